@@ -1,0 +1,31 @@
+# Docker-for-ML lab kit. `make` (or `make help`) lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Base images the exercises build FROM; pulled, or built as local stand-ins.
+BASE_IMAGES ?= python:3.11-slim
+export BASE_IMAGES
+
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+
+.PHONY: help setup demo test clean
+
+help: ## list the targets
+	@echo "Targets:"
+	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(firstword $(MAKEFILE_LIST)) \
+	  | awk -F':.*## ' '{ printf "  make %-8s %s\n", $$1, $$2 }'
+	@echo "Variables: BASE_IMAGES=\"$(BASE_IMAGES)\" (override from the environment)"
+
+setup: ## engine, base images and .venv (idempotent; a few seconds when ready)
+	@scripts/setup.sh
+
+demo: setup ## grade the reference solution of exercise 01
+	$(PYTHON) -m grader exercise-01 --path solutions/exercise-01
+
+test: setup ## run the test suite (pytest)
+	$(PYTHON) -m pytest -q -ra tests
+
+clean: ## remove the grader's images, containers and build cache
+	@if [ -x $(PYTHON) ]; then $(PYTHON) -m grader clean; \
+	 else echo "no $(VENV): nothing to clean (run 'make setup' first)"; fi

@@ -1,0 +1,47 @@
+"""The registry of check kinds: one family per module, one small function per check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from grader.context import NEEDS, Context
+from grader.model import Outcome
+
+CheckFunction = Callable[[Context, Mapping[str, Any]], Outcome]
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    """A kind of check: its function, what it needs first and which params labs.yaml must give."""
+
+    kind: str
+    func: CheckFunction
+    needs: str
+    required_params: tuple[str, ...] = ()
+    summary: str = ""
+
+
+REGISTRY: dict[str, CheckKind] = {}
+
+
+def register(kind: str, needs: str, required_params: tuple[str, ...] = ()) -> Callable[[CheckFunction], CheckFunction]:
+    """Decorator: make a function the implementation of a check kind."""
+    if needs not in NEEDS:
+        raise ValueError(f"unknown need {needs!r}")
+
+    def decorate(func: CheckFunction) -> CheckFunction:
+        if kind in REGISTRY:
+            raise ValueError(f"check kind {kind!r} registered twice")
+        summary = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+        REGISTRY[kind] = CheckKind(kind, func, needs, tuple(required_params), summary)
+        return func
+
+    return decorate
+
+
+def registry() -> dict[str, CheckKind]:
+    """Every check kind, importing each family module once."""
+    from grader.checks import build, dockerfile_rules, image, lint, runtime  # noqa: F401  (registration)
+
+    return REGISTRY

@@ -1,0 +1,174 @@
+"""Static checks on the Dockerfile text, before anything is built."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Mapping
+
+from grader.checks import register
+from grader.context import Context
+from grader.model import Outcome
+
+TODO_PATTERN = re.compile(r"\bTODO\b")
+PIP_INSTALL = re.compile(r"\bpip3?(\.\d+)?\s+install\b|\bpython3?(\.\d+)?\s+-m\s+pip\s+install\b")
+OFFICIAL_PYTHON = ("python", "library/python", "docker.io/library/python", "index.docker.io/library/python")
+
+
+def _lines_list(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
+@register("no_todo", needs="dockerfile")
+def no_todo(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """No TODO placeholder is left in the Dockerfile."""
+    dockerfile = ctx.dockerfile
+    todo_lines = [n for n, line in enumerate(dockerfile.lines, start=1) if TODO_PATTERN.search(line)]
+    if not todo_lines:
+        return Outcome.ok("no TODO left")
+    return Outcome.fail(
+        f"{len(todo_lines)} TODO line(s) left, at line(s) {_lines_list(todo_lines)}: write the instruction each TODO "
+        "asks for, then delete the TODO comment",
+        location=f"Dockerfile:{todo_lines[0]}",
+    )
+
+
+def split_image_reference(reference: str) -> tuple[str, str | None, str | None]:
+    """Split `repo[:tag][@digest]` into (repo, tag, digest)."""
+    digest = None
+    if "@" in reference:
+        reference, digest = reference.split("@", 1)
+    repo, tag = reference, None
+    # A colon after the last slash is a tag; one before it belongs to a registry host:port.
+    if ":" in reference.rsplit("/", 1)[-1]:
+        repo, tag = reference.rsplit(":", 1)
+    return repo, tag, digest
+
+
+def final_from(ctx: Context):
+    """The FROM instruction of the final stage, or None."""
+    froms = ctx.dockerfile.find("FROM")
+    return froms[-1] if froms else None
+
+
+def from_image(value: str) -> str:
+    """The image reference of a FROM value (drops --platform and `AS name`)."""
+    words = [w for w in value.split() if not w.startswith("--")]
+    return words[0] if words else ""
+
+
+@register("base_image", needs="dockerfile")
+def base_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The final stage starts FROM an official Python slim image with a pinned tag."""
+    instruction = final_from(ctx)
+    if instruction is None:
+        return Outcome.fail("the Dockerfile has no FROM instruction: the first instruction must be `FROM python:3.11-slim`")
+    reference = from_image(instruction.value)
+    repo, tag, digest = split_image_reference(reference)
+    where = instruction.location
+    # A FROM that names an earlier stage is resolved to that stage's image.
+    stage_names = {ins.value.split()[-1].lower(): ins for ins in ctx.dockerfile.find("FROM") if " as " in f" {ins.value.lower()} "}
+    if repo.lower() in stage_names and stage_names[repo.lower()] is not instruction:
+        reference = from_image(stage_names[repo.lower()].value)
+        repo, tag, digest = split_image_reference(reference)
+    if repo.lower() not in OFFICIAL_PYTHON:
+        return Outcome.fail(f"`FROM {reference}` is not the official `python` image: use `python:3.11-slim`", where)
+    if tag is None and digest is None:
+        return Outcome.fail(f"`FROM {reference}` has no tag, so it means `latest`, which changes under you: pin it, e.g. `python:3.11-slim`", where)
+    if tag == "latest":
+        return Outcome.fail(f"`FROM {reference}` uses `latest`, which changes under you: pin a version, e.g. `python:3.11-slim`", where)
+    pattern = params.get("tag_pattern", r"^3\.\d+(\.\d+)?-slim")
+    if tag is not None and not re.search(pattern, tag):
+        return Outcome.fail(f"`FROM {reference}`: the tag `{tag}` is not a slim Python 3 image; a full image adds hundreds of MB — use `python:3.11-slim`", where)
+    return Outcome.ok(f"`FROM {reference}`", where)
+
+
+@register("workdir_before_copy", needs="dockerfile")
+def workdir_before_copy(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """Each stage sets WORKDIR before it COPYs or ADDs files."""
+    workdir_seen: set[int] = set()
+    copies = 0
+    for instruction in ctx.dockerfile.commands():
+        if instruction.keyword == "WORKDIR":
+            workdir_seen.add(instruction.stage)
+        elif instruction.keyword in ("COPY", "ADD"):
+            copies += 1
+            if instruction.stage not in workdir_seen:
+                destination = instruction.value.split()[-1] if instruction.value.split() else ""
+                relative = destination and not destination.startswith(("/", "$"))
+                why = (
+                    f"its destination `{destination}` is relative, so the files land in `/`, mixed with the system's"
+                    if relative
+                    else "the files go where no WORKDIR is set, and CMD will run from `/`"
+                )
+                return Outcome.fail(
+                    f"`{instruction.keyword} {instruction.value}` comes before any WORKDIR: {why}. "
+                    "Put `WORKDIR /app` above it",
+                    instruction.location,
+                )
+    if copies == 0:
+        return Outcome.fail("no COPY puts the app into the image: add `COPY . /app` after `WORKDIR /app`")
+    return Outcome.ok("WORKDIR is set before files are copied")
+
+
+def _env_disables_pip_cache(ctx: Context, before_line: int) -> bool:
+    for instruction in ctx.dockerfile.find("ENV"):
+        if instruction.line < before_line and re.search(r"PIP_NO_CACHE_DIR[= ]+(1|true|on|yes)", instruction.value, re.I):
+            return True
+    return False
+
+
+@register("pip_no_cache", needs="dockerfile")
+def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """Every `pip install` runs with --no-cache-dir, so pip's download cache stays out of the image."""
+    installs = [ins for ins in ctx.dockerfile.find("RUN") if PIP_INSTALL.search(ins.value)]
+    if not installs:
+        return Outcome.fail(
+            "no RUN instruction installs the requirements: add `RUN pip install --no-cache-dir -r requirements.txt`"
+        )
+    for instruction in installs:
+        if "--no-cache-dir" not in instruction.value and not _env_disables_pip_cache(ctx, instruction.line):
+            return Outcome.fail(
+                f"`RUN {instruction.value[:80]}` keeps pip's download cache in the image (tens of MB for nothing): "
+                "add `--no-cache-dir` after `pip install`",
+                instruction.location,
+            )
+    requirement = params.get("requirements_file")
+    if requirement and not any(requirement in shlex_words(ins.value) for ins in installs):
+        return Outcome.fail(
+            f"no `pip install` reads `{requirement}`: install from it with `-r {requirement}` so the versions are the pinned ones",
+            installs[0].location,
+        )
+    return Outcome.ok("pip installs without keeping its cache", installs[0].location)
+
+
+def shlex_words(text: str) -> list[str]:
+    """Shell words of a command, falling back to a plain split on unbalanced quotes."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+@register("exec_form_cmd", needs="dockerfile")
+def exec_form_cmd(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The final stage's CMD (or ENTRYPOINT) is written in exec (JSON) form."""
+    starts = ctx.dockerfile.find("ENTRYPOINT", stage_only_final=True) or ctx.dockerfile.find("CMD", stage_only_final=True)
+    if not starts:
+        return Outcome.fail('no CMD says how to start the app: add `CMD ["python", "flask_api_v2.py"]` as the last line')
+    instruction = starts[-1]
+    if instruction.json_args() is None:
+        if instruction.value.strip().startswith("["):
+            return Outcome.fail(
+                f"`{instruction.keyword} {instruction.value}` is not valid JSON, so Docker runs it through a shell: "
+                'use double quotes and commas, e.g. `CMD ["python", "flask_api_v2.py"]`',
+                instruction.location,
+            )
+        words = shlex_words(instruction.value)
+        suggestion = ", ".join(f'"{w}"' for w in words) or '"python", "flask_api_v2.py"'
+        return Outcome.fail(
+            f"`{instruction.keyword} {instruction.value}` is shell form: `/bin/sh` becomes PID 1 and the app never gets "
+            f"`docker stop`'s signal. Write it as JSON: `{instruction.keyword} [{suggestion}]`",
+            instruction.location,
+        )
+    return Outcome.ok(f"`{instruction.keyword} {instruction.value}` is exec form", instruction.location)

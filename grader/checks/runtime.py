@@ -1,0 +1,185 @@
+"""Checks on the running container: it answers, on the right interface, with the right predictions."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import struct
+from typing import Any, Mapping
+
+from grader.checks import register
+from grader.context import Context
+from grader.model import Outcome
+
+REQUEST_TIMEOUT = 10.0
+
+
+def _decode_address(hex_address: str) -> str:
+    """A /proc/net/tcp address (little-endian hex) as text."""
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    # IPv6 is stored as four little-endian 32-bit words.
+    words = struct.unpack("<4I", raw)
+    return socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
+
+
+def parse_listeners(proc_net_tcp: str) -> list[tuple[str, int]]:
+    """(address, port) of every LISTEN socket in the text of /proc/net/tcp and /proc/net/tcp6."""
+    listeners = []
+    for line in proc_net_tcp.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[0] == "sl" or fields[3] != "0A":
+            continue
+        address, _, port = fields[1].partition(":")
+        try:
+            listeners.append((_decode_address(address), int(port, 16)))
+        except (ValueError, OSError):
+            continue
+    return listeners
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback."""
+    return address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1") or address.startswith("::ffff:127.")
+
+
+def describe_listeners(ctx: Context) -> tuple[list[tuple[str, int]] | None, str]:
+    """Read the container's listening sockets; None and the reason when they cannot be read."""
+    code, output = ctx.run.container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+    listeners = parse_listeners(output)
+    if code not in (0, 1) and not listeners:
+        return None, f"could not read /proc/net/tcp inside the container ({output.strip()[:100]})"
+    return listeners, ""
+
+
+def diagnose_not_answering(ctx: Context, port: int) -> str:
+    """A sentence saying why nothing answers although the process runs."""
+    listeners, problem = describe_listeners(ctx)
+    if listeners is None:
+        return problem
+    on_port = [address for address, p in listeners if p == port]
+    if on_port and all(is_loopback(a) for a in on_port):
+        return (
+            f"the app listens on {on_port[0]}:{port} inside the container, which only the container itself can reach: "
+            f'bind to all interfaces — `app.run(host="0.0.0.0", port={port})`'
+        )
+    if not listeners:
+        return "no process in the container listens on any TCP port yet"
+    if not on_port:
+        ports = ", ".join(f"{a}:{p}" for a, p in listeners)
+        return f"the app listens on {ports}, not on port {port}: make it serve on {port}"
+    return f"the app listens on port {port} but did not answer HTTP"
+
+
+@register("container_ready", needs="container")
+def container_ready(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The container starts and its app answers HTTP on the exercise's port."""
+    run = ctx.run
+    if run.ready:
+        return Outcome.ok(f"answered HTTP {run.startup_seconds:.1f} s after start")
+    return Outcome.fail(run.problem or "the app never answered HTTP")
+
+
+@register("binds_all_interfaces", needs="container")
+def binds_all_interfaces(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The app listens on 0.0.0.0 (all interfaces) so a published port reaches it."""
+    port = ctx.exercise.port
+    state = ctx.run.container.state()
+    if not state.get("Running"):
+        return Outcome.fail(f"the container is not running (exit code {state.get('ExitCode')}), so nothing listens")
+    listeners, problem = describe_listeners(ctx)
+    if listeners is None:
+        # Without /proc we can still tell from the outside: an HTTP answer proves the bind.
+        if ctx.run.ready:
+            return Outcome.ok(f"reachable from outside the container on port {port}")
+        return Outcome.fail(problem)
+    on_port = [address for address, p in listeners if p == port]
+    if any(not is_loopback(a) for a in on_port):
+        return Outcome.ok(f"listens on {on_port[0]}:{port}")
+    return Outcome.fail(diagnose_not_answering(ctx, port), location=source_location(ctx, params.get("source"), "run("))
+
+
+def source_location(ctx: Context, filename: str | None, needle: str) -> str | None:
+    """FILE:LINE of the first line of a submission file containing `needle`, for messages."""
+    if not filename:
+        return None
+    try:
+        lines = (ctx.submission / filename).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return filename
+    for number, line in enumerate(lines, start=1):
+        if needle in line:
+            return f"{filename}:{number}"
+    return filename
+
+
+def _post(ctx: Context, path: str, **kwargs: Any):
+    return ctx.run.container.request("POST", path, timeout=REQUEST_TIMEOUT, **kwargs)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+@register("predictions", needs="ready", required_params=("path", "cases"))
+def predictions(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """POST each fixed input and compare the `prediction` field with the expected one."""
+    path = params["path"]
+    cases = params["cases"]
+    for number, case in enumerate(cases, start=1):
+        body = {"features": case["features"]}
+        try:
+            response = _post(ctx, path, json=body)
+        except Exception as error:  # any transport failure is the learner's app's problem here
+            return Outcome.fail(f"POST {path} with {json.dumps(body)} got no answer: {type(error).__name__}: {_short(str(error))}")
+        if response.status_code != 200:
+            return Outcome.fail(
+                f"POST {path} with {json.dumps(body)} answered HTTP {response.status_code} instead of 200: "
+                f"{_short(response.text)}"
+            )
+        try:
+            answer = response.json()
+        except ValueError:
+            return Outcome.fail(f"POST {path} answered something that is not JSON: {_short(response.text)}")
+        got = answer.get("prediction") if isinstance(answer, dict) else None
+        expected = case["prediction"]
+        if not _same_prediction(got, expected):
+            return Outcome.fail(
+                f"case {number}: POST {path} with {json.dumps(body)} predicted {got!r}, expected {expected!r}. "
+                "Is the right model file copied into the image?"
+            )
+    return Outcome.ok(f"{len(cases)} predictions match")
+
+
+def _same_prediction(got: Any, expected: Any) -> bool:
+    if isinstance(got, bool) or got is None:
+        return False
+    if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
+        return math.isclose(float(got), float(expected))
+    return got == expected
+
+
+@register("rejects_malformed", needs="ready", required_params=("path", "bodies"))
+def rejects_malformed(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """Malformed request bodies get HTTP 400 with a JSON `error`, never a crash."""
+    path = params["path"]
+    for raw_body in params["bodies"]:
+        try:
+            response = _post(ctx, path, data=raw_body, headers={"Content-Type": "application/json"})
+        except Exception as error:
+            return Outcome.fail(f"POST {path} with body {raw_body!r} got no answer: {type(error).__name__}")
+        if response.status_code != 400:
+            return Outcome.fail(
+                f"POST {path} with the malformed body {raw_body!r} answered HTTP {response.status_code}, expected 400 "
+                "with a JSON error: validate the input before predicting"
+            )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or "error" not in answer:
+            return Outcome.fail(f"POST {path} with {raw_body!r} answered 400 but without a JSON `error` field")
+    return Outcome.ok(f"{len(params['bodies'])} malformed bodies rejected with 400")

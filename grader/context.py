@@ -1,0 +1,93 @@
+"""What checks read: the submission, its Dockerfile, the build, the image and the running container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from grader.dockerfile import Dockerfile, Instruction
+from grader.model import ExerciseSpec
+
+# What a check may need, in the order the grading produces it.
+NEEDS = ("nothing", "dockerfile", "build", "image", "container", "ready")
+
+
+@dataclass
+class BuildResult:
+    """How the build went."""
+
+    ok: bool
+    image_id: str | None = None
+    duration: float = 0.0
+    error: str = ""  # learner-facing explanation of the failure
+    raw_error: str = ""  # the engine's own words
+    step: int | None = None  # the builder's "Step N" that failed
+    instruction: Instruction | None = None  # that step's Dockerfile instruction
+    log_tail: str = ""
+    timed_out: bool = False
+    cached_steps: int = 0
+    total_steps: int = 0
+
+
+class Container(Protocol):
+    """The running learner container as checks see it (the session implements it)."""
+
+    port: int  # container port the app should serve on
+    host_port: int | None  # published port on 127.0.0.1
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send an HTTP request to the published port on 127.0.0.1; returns a requests.Response."""
+
+    def exec_output(self, command: list[str]) -> tuple[int, str]:
+        """Run a command inside the container; exit code and output."""
+
+    def state(self) -> dict:
+        """The container's State from inspect (fresh)."""
+
+    def logs_tail(self, lines: int = 20) -> str:
+        """The last lines of the container's logs."""
+
+
+@dataclass
+class RunState:
+    """The container the grader started and whether it answered."""
+
+    container: Container | None
+    ready: bool = False
+    problem: str = ""  # why it is not ready, learner-facing
+    startup_seconds: float = 0.0
+
+
+@dataclass
+class Context:
+    """Everything known about one submission so far; checks read it, the runner fills it."""
+
+    exercise: ExerciseSpec
+    submission: Path
+    dockerfile: Dockerfile | None = None
+    dockerfile_problem: str = ""
+    build: BuildResult | None = None
+    image: dict | None = None  # `docker image inspect` of the learner's image
+    base_image: dict | None = None  # inspect of the image the final stage starts FROM
+    run: RunState | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def blocker(self, needs: str) -> str | None:
+        """Why a check that needs `needs` cannot run, or None when it can."""
+        level = NEEDS.index(needs)
+        if level >= NEEDS.index("dockerfile") and self.dockerfile is None:
+            return f"no Dockerfile to read ({self.dockerfile_problem})"
+        if level >= NEEDS.index("image"):
+            if self.build is None:
+                return "the image was not built"
+            if not self.build.ok:
+                return "the build failed (see the build check)"
+            if self.image is None:
+                return "the built image could not be inspected"
+        if level >= NEEDS.index("container"):
+            if self.run is None or self.run.container is None:
+                return "the container could not be started" + (f": {self.run.problem}" if self.run else "")
+        if level >= NEEDS.index("ready") and not self.run.ready:
+            return "the app in the container never answered HTTP (see the readiness check)"
+        return None

@@ -1,0 +1,126 @@
+"""Reads a learner's Dockerfile into instructions with 1-based line numbers, comments kept."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+# A Dockerfile larger than this is not a lab answer; refusing it keeps parsing and linting bounded.
+MAX_DOCKERFILE_BYTES = 256 * 1024
+
+
+class DockerfileError(Exception):
+    """The Dockerfile is missing or cannot be read as text."""
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction (or comment) as written, continuation lines joined."""
+
+    keyword: str  # upper case, e.g. "RUN"; "COMMENT" for comment lines
+    value: str  # the arguments, continuation lines joined
+    line: int  # 1-based first line
+    end_line: int  # 1-based last line
+    stage: int  # index of the build stage (FROM) it belongs to, -1 before the first FROM
+
+    @property
+    def location(self) -> str:
+        """Where it is, as learners read it: Dockerfile:LINE."""
+        return f"Dockerfile:{self.line}"
+
+    def json_args(self) -> list[str] | None:
+        """The arguments as a list when written in exec (JSON) form, else None."""
+        text = self.value.strip()
+        if not text.startswith("["):
+            return None
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+            return parsed
+        return None
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """A parsed Dockerfile: its text, its lines and its instructions in order."""
+
+    path: Path
+    text: str
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def lines(self) -> list[str]:
+        """The raw lines, for messages that quote them."""
+        return self.text.splitlines()
+
+    def commands(self) -> list[Instruction]:
+        """Instructions without comments, in build order (the builder's Step N is index N-1)."""
+        return [ins for ins in self.instructions if ins.keyword != "COMMENT"]
+
+    def stage_count(self) -> int:
+        """Number of FROM stages."""
+        return sum(1 for ins in self.instructions if ins.keyword == "FROM")
+
+    def final_stage(self) -> list[Instruction]:
+        """Instructions of the last stage, the one that becomes the image."""
+        last = self.stage_count() - 1
+        return [ins for ins in self.commands() if ins.stage == last]
+
+    def find(self, keyword: str, stage_only_final: bool = False) -> list[Instruction]:
+        """Instructions with this keyword, optionally only in the final stage."""
+        pool = self.final_stage() if stage_only_final else self.commands()
+        return [ins for ins in pool if ins.keyword == keyword]
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, stripped."""
+        lines = self.lines
+        return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def parse_text(text: str, path: Path = Path("Dockerfile")) -> Dockerfile:
+    """Parse Dockerfile text."""
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")), env_replace=False)
+    instructions = []
+    stage = -1
+    for item in parser.structure:
+        keyword = item["instruction"].upper()
+        if keyword == "FROM":
+            stage += 1
+        instructions.append(
+            Instruction(
+                keyword=keyword,
+                value=item["value"],
+                line=item["startline"] + 1,
+                end_line=item["endline"] + 1,
+                stage=stage,
+            )
+        )
+    return Dockerfile(path=path, text=text, instructions=tuple(instructions))
+
+
+def load(folder: Path, name: str = "Dockerfile") -> Dockerfile:
+    """Read and parse FOLDER/NAME, or raise DockerfileError saying what is wrong and how to fix it."""
+    path = folder / name
+    if not path.is_file():
+        raise DockerfileError(f"no {name} in {folder}: create {path} (the exercise's starter has one with TODOs)")
+    size = path.stat().st_size
+    if size > MAX_DOCKERFILE_BYTES:
+        raise DockerfileError(f"{path} is {size:,} bytes; a lab Dockerfile is a few dozen lines — shorten it")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise DockerfileError(f"{path} is a binary file, not text: save it as plain UTF-8 text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DockerfileError(
+            f"{path} is not UTF-8 text (byte {error.start}): save it as UTF-8 in your editor"
+        ) from None
+    if not text.strip():
+        raise DockerfileError(f"{path} is empty: write the instructions the TODOs ask for")
+    return parse_text(text, path)

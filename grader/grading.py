@@ -1,0 +1,168 @@
+"""Grades one submission: static checks, a real build, image checks, a run; cleans up on every path."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from grader import dockerfile as dockerfile_module
+from grader.checks import registry
+from grader.checks.dockerfile_rules import final_from, from_image
+from grader.checks.image import layers_added, size_over_base
+from grader.context import NEEDS, Context
+from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
+from grader.session import EngineUnavailable, RunLimits, Session, connect
+
+DEFAULT_BUILD_TIMEOUT = 600.0
+DEFAULT_READY_TIMEOUT = 60.0
+
+Progress = Callable[[str], None]
+
+
+def _level(spec: CheckSpec) -> int:
+    return NEEDS.index(registry()[spec.kind].needs)
+
+
+def run_check(spec: CheckSpec, ctx: Context) -> CheckResult:
+    """Run one check against what the context holds; a check that needs what failed is blocked."""
+    kind = registry()[spec.kind]
+    blocked = ctx.blocker(kind.needs)
+    if blocked:
+        return CheckResult(spec, Status.BLOCKED, f"not checked: {blocked}")
+    started = time.monotonic()
+    try:
+        outcome = kind.func(ctx, spec.params)
+    except EngineUnavailable:
+        raise
+    except Exception as error:  # a grader bug or a wild submission must not end the grading
+        return CheckResult(
+            spec, Status.BLOCKED, f"the grader could not run this check ({type(error).__name__}: {error})",
+            duration=time.monotonic() - started,
+        )
+    status = Status.PASSED if outcome.passed else Status.FAILED
+    return CheckResult(spec, status, outcome.message, outcome.location, outcome.detail, time.monotonic() - started)
+
+
+def static_report(exercise: ExerciseSpec, submission: Path) -> tuple[Report, Context]:
+    """Only the checks that read files: instant feedback, no engine needed."""
+    ctx = _context(exercise, submission)
+    report = Report(exercise, submission)
+    for spec in exercise.checks:
+        if _level(spec) <= NEEDS.index("dockerfile"):
+            report.results.append(run_check(spec, ctx))
+    return report, ctx
+
+
+def grade(
+    exercise: ExerciseSpec,
+    submission: Path,
+    *,
+    build_timeout: float = DEFAULT_BUILD_TIMEOUT,
+    client: Any = None,
+    progress: Progress = lambda text: None,
+    on_result: Callable[[CheckResult], None] = lambda result: None,
+) -> Report:
+    """Grade a submission folder against an exercise; raises EngineUnavailable when no engine answers."""
+    started = time.monotonic()
+    ctx = _context(exercise, submission)
+    results: dict[str, CheckResult] = {}
+
+    def run_level(level: str) -> None:
+        for spec in exercise.checks:
+            if spec.id not in results and _level(spec) <= NEEDS.index(level):
+                results[spec.id] = run_check(spec, ctx)
+                on_result(results[spec.id])
+
+    progress("static checks")
+    run_level("dockerfile")
+    needs_engine = any(_level(spec) >= NEEDS.index("build") for spec in exercise.checks)
+    if needs_engine:
+        client = client or connect()
+        with Session(client, exercise.id) as session:
+            _build_and_inspect(ctx, session, build_timeout, progress)
+            run_level("image")
+            if _wants(exercise, "container") and ctx.blocker("image") is None:
+                _start_and_wait(ctx, session, progress)
+            run_level("ready")
+            progress("cleaning up")
+    report = Report(exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts)
+    return report
+
+
+def _context(exercise: ExerciseSpec, submission: Path) -> Context:
+    ctx = Context(exercise=exercise, submission=submission)
+    try:
+        ctx.dockerfile = dockerfile_module.load(submission)
+    except dockerfile_module.DockerfileError as error:
+        ctx.dockerfile_problem = str(error)
+    except OSError as error:
+        ctx.dockerfile_problem = f"cannot read {submission / 'Dockerfile'}: {error.strerror}"
+    return ctx
+
+
+def _wants(exercise: ExerciseSpec, level: str) -> bool:
+    return any(_level(spec) >= NEEDS.index(level) for spec in exercise.checks)
+
+
+def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress: Progress) -> None:
+    if ctx.dockerfile is None:
+        return
+    progress("building the image")
+    ctx.build = session.build(ctx.submission, ctx.dockerfile, timeout, on_progress=lambda text: progress(f"building: {text}"))
+    ctx.facts["build_seconds"] = round(ctx.build.duration, 2)
+    if not ctx.build.ok:
+        return
+    progress("inspecting the image")
+    ctx.image = session.inspect_image(ctx.build.image_id)
+    base = final_base_reference(ctx)
+    ctx.base_image = session.inspect_image(base) if base else None
+    added = size_over_base(ctx)
+    if ctx.image is not None:
+        ctx.facts["image_mb"] = round(int(ctx.image.get("Size", 0)) / 1e6, 1)
+        ctx.facts["layers_added"] = layers_added(ctx)
+    if added is not None:
+        ctx.facts["added_mb"] = round(added / 1e6, 1)
+
+
+def final_base_reference(ctx: Context) -> str | None:
+    """The image the final stage starts from, following `FROM <earlier stage>` references."""
+    instruction = final_from(ctx)
+    if instruction is None:
+        return None
+    reference = from_image(instruction.value)
+    stages = {}
+    for ins in ctx.dockerfile.find("FROM"):
+        words = ins.value.split()
+        if len(words) >= 3 and words[-2].lower() == "as":
+            stages[words[-1].lower()] = from_image(ins.value)
+    for _ in range(len(stages)):
+        if reference.lower() not in stages:
+            break
+        reference = stages[reference.lower()]
+    return reference
+
+
+def _ready_params(exercise: ExerciseSpec) -> tuple[str, float]:
+    for spec in exercise.checks:
+        if spec.kind == "container_ready":
+            return spec.params.get("path", "/"), float(spec.params.get("timeout", DEFAULT_READY_TIMEOUT))
+    return "/", DEFAULT_READY_TIMEOUT
+
+
+def _start_and_wait(ctx: Context, session: Session, progress: Progress) -> None:
+    from grader.context import RunState
+
+    progress("starting the container")
+    try:
+        running = session.start(ctx.build.image_id, ctx.exercise.port, RunLimits())
+    except EngineUnavailable:
+        raise
+    except Exception as error:  # the engine refused to start it: the learner's image is at fault
+        ctx.run = RunState(None, ready=False, problem=f"the engine could not start it: {getattr(error, 'explanation', None) or error}")
+        return
+    path, timeout = _ready_params(ctx.exercise)
+    progress(f"waiting for an HTTP answer on port {ctx.exercise.port}")
+    ctx.run = session.wait_ready(running, path, timeout)
+    if ctx.run.ready:
+        ctx.facts["startup_seconds"] = round(ctx.run.startup_seconds, 2)

@@ -1,0 +1,114 @@
+"""The one result model every renderer reads: check specs, outcomes, results and reports."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class Status(str, enum.Enum):
+    """How a check ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    # The check could not run because something it needs failed first
+    # (no image because the build failed): 0 points, with the reason.
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of an exercise as labs.yaml declares it."""
+
+    id: str
+    kind: str
+    points: float
+    title: str
+    hint: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    """One exercise: where its starter lives and the checks that grade it."""
+
+    id: str
+    title: str
+    folder: str
+    port: int
+    checks: tuple[CheckSpec, ...]
+
+    @property
+    def max_score(self) -> float:
+        """Sum of the points of every check."""
+        return sum(check.points for check in self.checks)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check function decides: pass or fail, a learner-facing message, where."""
+
+    passed: bool
+    message: str
+    location: str | None = None  # e.g. "Dockerfile:6"
+    detail: str = ""  # longer text for the instructor (log tails, raw findings)
+
+    @classmethod
+    def ok(cls, message: str, location: str | None = None, detail: str = "") -> "Outcome":
+        """A passing outcome."""
+        return cls(True, message, location, detail)
+
+    @classmethod
+    def fail(cls, message: str, location: str | None = None, detail: str = "") -> "Outcome":
+        """A failing outcome."""
+        return cls(False, message, location, detail)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A check spec together with how it ended."""
+
+    spec: CheckSpec
+    status: Status
+    message: str
+    location: str | None = None
+    detail: str = ""
+    duration: float = 0.0
+
+    @property
+    def score(self) -> float:
+        """Points earned: all of them when passed, none otherwise."""
+        return self.spec.points if self.status is Status.PASSED else 0.0
+
+    @property
+    def max_score(self) -> float:
+        """Points this check is worth."""
+        return self.spec.points
+
+
+@dataclass
+class Report:
+    """Everything one grading produced; score and maximum are derived, never stored."""
+
+    exercise: ExerciseSpec
+    submission: Path
+    results: list[CheckResult] = field(default_factory=list)
+    duration: float = 0.0
+    facts: dict[str, Any] = field(default_factory=dict)  # measured figures: image size, layers, build time
+
+    @property
+    def score(self) -> float:
+        """Points earned over all checks."""
+        return sum(result.score for result in self.results)
+
+    @property
+    def max_score(self) -> float:
+        """Points available over all checks."""
+        return self.exercise.max_score
+
+    @property
+    def full_marks(self) -> bool:
+        """True when every point was earned."""
+        return self.score >= self.max_score

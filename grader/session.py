@@ -1,0 +1,479 @@
+"""The only code that talks to the Docker engine: it labels everything it makes and removes it on every path."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+import queue
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import docker
+import docker.errors
+import requests
+
+from grader.context import BuildResult, RunState
+from grader.dockerfile import Dockerfile
+
+# Every engine resource the grader makes carries GRADER_LABEL; SESSION_LABEL says which grading made it.
+GRADER_LABEL = "org.labkit.grader"
+SESSION_LABEL = "org.labkit.session"
+EXERCISE_LABEL = "org.labkit.exercise"
+
+LOG_TAIL_LINES = 25
+STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+class EngineUnavailable(Exception):
+    """No Docker engine answered, or it went away mid-grading: nothing can be graded."""
+
+
+def engine_address() -> str:
+    """Where the SDK looks for the engine, for messages."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST is not set)"
+
+
+def connect(timeout: float = 120.0) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST names (or the default socket), checked with a ping."""
+    try:
+        client = docker.from_env(version="auto", timeout=timeout)
+        client.ping()
+        return client
+    except Exception as error:  # the SDK raises several unrelated types for "nothing there"
+        raise EngineUnavailable(
+            f"no Docker engine answered at {engine_address()} ({type(error).__name__}). "
+            "Start one: `make setup` on Debian/Ubuntu as root, Docker Desktop on a laptop, "
+            "or `sudo systemctl start docker`; set DOCKER_HOST if it listens elsewhere"
+        ) from None
+
+
+@dataclass
+class RunLimits:
+    """What a learner's container may use: untrusted code gets little."""
+
+    memory: str = "512m"
+    cpus: float = 1.0
+    pids: int = 128
+    log_max_size: str = "1m"
+
+
+class RunningContainer:
+    """A learner container started by the session: HTTP on 127.0.0.1, exec, state and logs."""
+
+    def __init__(self, container: Any, port: int):
+        self._container = container
+        self.port = port
+        self.host_port: int | None = None
+        self._http = requests.Session()
+        self._http.trust_env = False  # never send test traffic through a proxy: 127.0.0.1 only
+
+    @property
+    def id(self) -> str:
+        """The container id."""
+        return self._container.id
+
+    def read_host_port(self) -> int | None:
+        """The random 127.0.0.1 port the engine published the app's port on."""
+        self._container.reload()
+        bindings = (self._container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        for binding in bindings.get(f"{self.port}/tcp") or []:
+            if binding.get("HostPort"):
+                self.host_port = int(binding["HostPort"])
+        return self.host_port
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """An HTTP request to the app through its published port on 127.0.0.1."""
+        kwargs.setdefault("timeout", 5.0)
+        return self._http.request(method, f"http://127.0.0.1:{self.host_port}{path}", **kwargs)
+
+    def exec_output(self, command: list[str]) -> tuple[int, str]:
+        """Run a command inside the container; (exit code, combined output)."""
+        try:
+            result = self._container.exec_run(command, stdout=True, stderr=True)
+        except docker.errors.APIError as error:
+            return 126, str(error.explanation or error)
+        return result.exit_code if result.exit_code is not None else 0, (result.output or b"").decode("utf-8", "replace")
+
+    def state(self) -> dict:
+        """The container's State, freshly read."""
+        try:
+            self._container.reload()
+        except docker.errors.NotFound:
+            return {"Running": False, "Status": "removed"}
+        return self._container.attrs.get("State") or {}
+
+    def logs_tail(self, lines: int = 20) -> str:
+        """The last lines of what the app printed."""
+        try:
+            raw = self._container.logs(stdout=True, stderr=True, tail=lines)
+        except docker.errors.APIError:
+            return ""
+        return raw.decode("utf-8", "replace").rstrip()
+
+
+@dataclass
+class Session:
+    """One grading's engine resources; use as a context manager so they go away on every path."""
+
+    client: docker.DockerClient
+    exercise_id: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    containers: list[Any] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels put on everything this session makes."""
+        return {GRADER_LABEL: "1", SESSION_LABEL: self.id, EXERCISE_LABEL: self.exercise_id}
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.cleanup()
+
+    # -- build -------------------------------------------------------------------------------
+
+    def build(
+        self,
+        folder: Path,
+        dockerfile: Dockerfile | None,
+        timeout: float,
+        on_progress: Callable[[str], None] = lambda text: None,
+    ) -> BuildResult:
+        """Build FOLDER with the classic builder, streaming progress, aborting after `timeout` seconds."""
+        started = time.monotonic()
+        events: "queue.Queue[tuple[str, Any]]" = queue.Queue()
+        holder: dict[str, Any] = {}
+        context = _context_tar(folder)
+        api = self.client.api
+        params = {
+            "rm": True,
+            "forcerm": True,  # remove intermediate containers even when a step fails
+            "pull": False,
+            "nocache": False,
+            "dockerfile": "Dockerfile",
+            # A label unique to this session makes the final image this session's own,
+            # so two gradings of the same files never share (and remove) one image.
+            "labels": __import__("json").dumps(self.labels),
+        }
+
+        def stream() -> None:
+            try:
+                response = api._post(
+                    api._url("/build"),
+                    data=context,
+                    params=params,
+                    headers={"Content-Type": "application/tar"},
+                    stream=True,
+                    timeout=None,
+                )
+                holder["response"] = response
+                api._raise_for_status(response)
+                for event in api._stream_helper(response, decode=True):
+                    events.put(("event", event))
+                events.put(("done", None))
+            except Exception as error:  # handed to the reading side, which decides what it means
+                events.put(("exception", error))
+
+        worker = threading.Thread(target=stream, name=f"build-{self.id}", daemon=True)
+        worker.start()
+        lines: list[str] = []
+        step, total, image_id, error_text = None, 0, None, ""
+        cached = 0
+        while True:
+            remaining = timeout - (time.monotonic() - started)
+            if remaining <= 0:
+                _abort_response(holder.get("response"))
+                instruction = _step_instruction(dockerfile, step)
+                where = f" at step {step}/{total} `{instruction.keyword} {instruction.value[:60]}` ({instruction.location})" if instruction else ""
+                return BuildResult(
+                    ok=False,
+                    duration=time.monotonic() - started,
+                    error=(
+                        f"the build did not finish within {timeout:.0f} s{where}. A step that never ends "
+                        "(a server started in RUN, an `input()`, an endless loop) blocks the build; "
+                        "if it is only slow, pass `--build-timeout` with more seconds"
+                    ),
+                    step=step,
+                    instruction=instruction,
+                    log_tail=_tail(lines),
+                    timed_out=True,
+                    cached_steps=cached,
+                    total_steps=total,
+                )
+            try:
+                kind, payload = events.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if kind == "exception":
+                if isinstance(payload, docker.errors.APIError) and payload.status_code and payload.status_code < 500:
+                    error_text = str(payload.explanation or payload)
+                    break
+                if isinstance(payload, docker.errors.APIError):
+                    error_text = str(payload.explanation or payload)
+                    break
+                raise EngineUnavailable(
+                    f"the Docker engine at {engine_address()} stopped answering during the build ({type(payload).__name__}: {payload})"
+                )
+            if kind == "done":
+                break
+            event = payload
+            if "stream" in event:
+                for text in event["stream"].splitlines():
+                    text = text.rstrip()
+                    if not text:
+                        continue
+                    lines.append(text)
+                    match = STEP_LINE.match(text)
+                    if match:
+                        step, total = int(match.group(1)), int(match.group(2))
+                        on_progress(f"step {step}/{total}: {match.group(3)[:70]}")
+                    elif "Using cache" in text:
+                        cached += 1
+            if "aux" in event and isinstance(event["aux"], dict) and event["aux"].get("ID"):
+                image_id = event["aux"]["ID"]
+            if "error" in event:
+                error_text = event.get("errorDetail", {}).get("message") or event["error"]
+        duration = time.monotonic() - started
+        # The label instruction the engine appends is a step of its own; learners count theirs.
+        learner_total = max(total - 1, 0) if total else 0
+        if error_text or not image_id:
+            instruction = _step_instruction(dockerfile, step)
+            return BuildResult(
+                ok=False,
+                duration=duration,
+                error=explain_build_error(error_text or "the build ended without an image", instruction, dockerfile, step, learner_total),
+                raw_error=error_text,
+                step=step,
+                instruction=instruction if step else _parse_error_instruction(error_text, dockerfile),
+                log_tail=_tail(lines),
+                cached_steps=cached,
+                total_steps=learner_total,
+            )
+        self.image_ids.append(image_id)
+        return BuildResult(
+            ok=True,
+            image_id=image_id,
+            duration=duration,
+            log_tail=_tail(lines),
+            cached_steps=min(cached, learner_total),
+            total_steps=learner_total,
+        )
+
+    def inspect_image(self, reference: str) -> dict | None:
+        """`docker image inspect` of an image, or None when it is not on the engine."""
+        try:
+            return self.client.images.get(reference).attrs
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError:
+            return None
+
+    # -- run ---------------------------------------------------------------------------------
+
+    def start(self, image_id: str, port: int, limits: RunLimits = RunLimits()) -> RunningContainer:
+        """Start the image by id with limits, publishing `port` on a random 127.0.0.1 port."""
+        container = self.client.containers.run(
+            image_id,  # by id: a tag that is not found would make the SDK try to pull
+            detach=True,
+            name=f"labkit-{self.exercise_id}-{self.id}",
+            labels=self.labels,
+            ports={f"{port}/tcp": ("127.0.0.1", None)},
+            mem_limit=limits.memory,
+            memswap_limit=limits.memory,
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            log_config={"type": "json-file", "config": {"max-size": limits.log_max_size, "max-file": "1"}},
+        )
+        self.containers.append(container)
+        running = RunningContainer(container, port)
+        running.read_host_port()
+        return running
+
+    def wait_ready(self, running: RunningContainer, path: str, timeout: float) -> RunState:
+        """Poll for a real HTTP answer; give up at once when the container exits."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                running.request("GET", path, timeout=(0.5, 2.0))
+                return RunState(running, ready=True, startup_seconds=time.monotonic() - started)
+            except requests.RequestException:
+                pass
+            state = running.state()
+            if not state.get("Running") and state.get("Status") not in ("created", "restarting"):
+                return RunState(running, ready=False, problem=describe_exit(state, running.logs_tail()))
+            time.sleep(0.05)
+        from grader.checks.runtime import diagnose_not_answering  # the diagnosis is a check's knowledge
+
+        class _Probe:  # diagnose_not_answering reads ctx.run.container
+            run = RunState(running)
+
+        reason = diagnose_not_answering(_Probe, running.port)  # type: ignore[arg-type]
+        logs = running.logs_tail(10)
+        return RunState(
+            running,
+            ready=False,
+            problem=f"no HTTP answer on port {running.port} within {timeout:.0f} s: {reason}"
+            + (f"\nlast log lines:\n{logs}" if logs else ""),
+        )
+
+    # -- cleanup -----------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Remove this session's containers and images; never waits on `docker stop`."""
+        for container in self.containers:
+            _quietly(lambda: container.remove(force=True))
+        _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
+        self.containers.clear()
+        for image_id in self.image_ids:
+            # noprune keeps the parent layers: they are the build cache of the next grading.
+            _quietly(lambda: self.client.images.remove(image_id, force=True, noprune=True))
+        self.image_ids.clear()
+
+
+def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, prune_cache: bool = False) -> tuple[int, int]:
+    """Remove every container and image carrying the grader's labels; (containers, images) removed."""
+    selector = [f"{k}={v}" for k, v in (labels or {GRADER_LABEL: "1"}).items()]
+    removed_containers = removed_images = 0
+    for container in client.containers.list(all=True, filters={"label": selector}):
+        try:
+            container.remove(force=True)
+            removed_containers += 1
+        except docker.errors.NotFound:
+            pass
+    for image in client.images.list(all=True, filters={"label": selector}):
+        try:
+            client.images.remove(image.id, force=True, noprune=not prune_cache)
+            removed_images += 1
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError:
+            pass
+    return removed_containers, removed_images
+
+
+def describe_exit(state: dict, logs: str) -> str:
+    """How a container died, for a learner: exit code, OOM, the tail of its logs."""
+    code = state.get("ExitCode")
+    if state.get("OOMKilled"):
+        how = "it was killed for using more memory than allowed (OOM-killed)"
+    elif code == 137:
+        how = "it was killed (exit code 137)"
+    else:
+        how = f"it exited with code {code}"
+    text = f"the container stopped right after starting: {how}"
+    if state.get("Error"):
+        text += f" ({state['Error']})"
+    if logs:
+        text += f"\nlast log lines:\n{logs}"
+    else:
+        text += "; it printed nothing"
+    return text
+
+
+def _context_tar(folder: Path) -> io.BytesIO | Any:
+    """The build context as the docker CLI sends it: the folder, minus what .dockerignore excludes."""
+    from docker import utils
+
+    exclude = None
+    ignore_file = folder / ".dockerignore"
+    if ignore_file.is_file():
+        lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        exclude = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return utils.tar(str(folder), exclude=exclude, dockerfile=("Dockerfile", None), gzip=False)
+
+
+def _abort_response(response: Any) -> None:
+    """Cut the build's HTTP stream: the engine then cancels the build and kills its step's container."""
+    if response is None:
+        return
+    try:
+        sock = response.raw._fp.fp.raw._sock
+        sock.shutdown(socket.SHUT_RDWR)
+    except Exception:
+        pass
+    _quietly(response.close)
+
+
+def _step_instruction(dockerfile: Dockerfile | None, step: int | None):
+    if dockerfile is None or not step:
+        return None
+    commands = dockerfile.commands()
+    return commands[step - 1] if 0 < step <= len(commands) else None
+
+
+def _parse_error_instruction(error_text: str, dockerfile: Dockerfile | None):
+    match = re.search(r"line (\d+)", error_text or "")
+    if not match or dockerfile is None:
+        return None
+    line = int(match.group(1))
+    return next((ins for ins in dockerfile.instructions if ins.line <= line <= ins.end_line), None)
+
+
+def explain_build_error(
+    error_text: str, instruction: Any, dockerfile: Dockerfile | None, step: int | None, total: int
+) -> str:
+    """Turn the engine's build error into a sentence a beginner can act on."""
+    where = f"step {step}/{total} `{instruction.keyword} {instruction.value[:70]}` ({instruction.location})" if instruction else ""
+    lowered = error_text.lower()
+    if "requires buildkit" in lowered or "--mount" in lowered:
+        return (
+            f"{where or 'a RUN'} uses BuildKit-only syntax (`RUN --mount`), and the grader builds with the classic builder: "
+            "install with a plain `RUN pip install --no-cache-dir -r requirements.txt`"
+        )
+    parse_error = re.search(r"(?:parse error|dockerfile parse error) line (\d+): (.*)", error_text, re.I)
+    if parse_error:
+        line, problem = parse_error.group(1), parse_error.group(2)
+        text = dockerfile.line_text(int(line)) if dockerfile else ""
+        extra = ""
+        if "<<" in text:
+            extra = " Heredocs (`<<EOF`) need BuildKit, which the classic builder lacks: write one RUN per command with `&&`."
+        elif "todo" in text.lower():
+            extra = " It is leftover TODO text: replace it with the instruction the TODO asks for."
+        return f"Dockerfile line {line} (`{text[:70]}`) is not valid: {problem}.{extra}"
+    unknown = re.search(r"unknown instruction: (\S+)", error_text, re.I)
+    if unknown:
+        return (
+            f"`{unknown.group(1)}` is not a Dockerfile instruction: every line must start with FROM, RUN, COPY, WORKDIR, "
+            "EXPOSE, CMD… (a heredoc `<<EOF` needs BuildKit, which the classic builder lacks)"
+        )
+    if any(marker in lowered for marker in ("pull access denied", "repository does not exist", "manifest unknown", "no such host", "not found: manifest", "failed to resolve")) or (
+        instruction is not None and instruction.keyword == "FROM"
+    ):
+        image = instruction.value.split()[0] if instruction is not None and instruction.keyword == "FROM" else "the base image"
+        return (
+            f"the base image `{image}` is not on this machine and could not be pulled ({error_text.strip()[:120]}). "
+            f"Check its name and tag; then `docker pull {image}` where a registry is reachable, or `make setup`"
+        )
+    copy_missing = re.search(r"(?:COPY|ADD) failed: (?:file not found|forbidden path|stat [^:]*).*?(?:stat )?([^\s:]+): (?:file does not exist|no such file)", error_text, re.I)
+    if "copy failed" in lowered or "add failed" in lowered:
+        name = copy_missing.group(1) if copy_missing else "a source"
+        return (
+            f"{where or 'a COPY'} cannot find `{name}` in the exercise folder: check the file name, that it sits next to "
+            "the Dockerfile, and that .dockerignore does not exclude it"
+        )
+    code = re.search(r"returned a non-zero code: (\d+)", error_text)
+    if code:
+        return f"{where or 'a RUN step'} failed with exit code {code.group(1)}: read the last lines of its output below and fix the command"
+    return f"the build failed{' at ' + where if where else ''}: {error_text.strip()[:300]}"
+
+
+def _tail(lines: list[str]) -> str:
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _quietly(action: Callable[[], Any]) -> None:
+    """Run a cleanup action; a resource already gone is fine, and cleanup must not raise."""
+    try:
+        action()
+    except Exception:
+        pass

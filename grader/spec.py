@@ -1,0 +1,151 @@
+"""Loads labs.yaml into frozen specs and validates it, reporting every error at once with its YAML path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.checks import registry
+from grader.model import CheckSpec, ExerciseSpec
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class SpecError(Exception):
+    """labs.yaml is invalid; `errors` lists every problem with its YAML path and the fix."""
+
+    def __init__(self, path: Path, errors: list[str]):
+        self.path = path
+        self.errors = errors
+        super().__init__(f"{path}: {len(errors)} error(s):\n" + "\n".join(f"  - {e}" for e in errors))
+
+
+def default_labs_path() -> Path:
+    """labs.yaml of this checkout: the current folder's if it has one, else the one beside the package."""
+    here = Path.cwd() / "labs.yaml"
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parent.parent / "labs.yaml"
+
+
+def load(path: Path | None = None) -> list[ExerciseSpec]:
+    """Read and validate labs.yaml; raise SpecError listing every problem."""
+    path = Path(path) if path else default_labs_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(path, [f"cannot read the file: {error.strerror}. Pass `--labs PATH` or run from the repository root"]) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(error, "problem", None) or str(error)
+        raise SpecError(path, [f"not valid YAML at {where}: {problem}. Check indentation and quoting there"]) from None
+    return parse(document, path)
+
+
+def parse(document: Any, path: Path = Path("labs.yaml")) -> list[ExerciseSpec]:
+    """Validate an already-loaded labs.yaml document."""
+    errors: list[str] = []
+    exercises: list[ExerciseSpec] = []
+    if not isinstance(document, dict) or not isinstance(document.get("exercises"), list):
+        raise SpecError(path, ["the top level must be a mapping with an `exercises:` list, e.g. `exercises:\\n  - id: exercise-01`"])
+    seen_exercises: set[str] = set()
+    for index, raw in enumerate(document["exercises"]):
+        where = f"exercises[{index}]"
+        exercise = _parse_exercise(raw, where, errors)
+        if exercise is None:
+            continue
+        if exercise.id in seen_exercises:
+            errors.append(f"{where}.id: `{exercise.id}` is used twice; give every exercise its own id")
+        seen_exercises.add(exercise.id)
+        exercises.append(exercise)
+    if errors:
+        raise SpecError(path, errors)
+    return exercises
+
+
+def _require_text(raw: dict, key: str, where: str, errors: list[str], example: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{where}.{key}: missing or not text; write e.g. `{key}: {example}`")
+        return ""
+    return value
+
+
+def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | None:
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must be a mapping with id, title, folder and checks")
+        return None
+    exercise_id = _require_text(raw, "id", where, errors, "exercise-01")
+    if exercise_id and not ID_PATTERN.match(exercise_id):
+        errors.append(f"{where}.id: `{exercise_id}` may hold only lower-case letters, digits, `-`, `_` and `.`")
+    title = _require_text(raw, "title", where, errors, "Your first ML API image")
+    folder = _require_text(raw, "folder", where, errors, "exercises/exercise-01")
+    port = raw.get("port", 5001)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        errors.append(f"{where}.port: `{port}` is not a TCP port; write e.g. `port: 5001`")
+        port = 5001
+    checks_raw = raw.get("checks")
+    if not isinstance(checks_raw, list) or not checks_raw:
+        errors.append(f"{where}.checks: missing or empty; list the checks, each with id, kind, points and title")
+        checks_raw = []
+    checks = []
+    seen: set[str] = set()
+    for index, check_raw in enumerate(checks_raw):
+        check = _parse_check(check_raw, f"{where}.checks[{index}]", errors)
+        if check is None:
+            continue
+        if check.id in seen:
+            errors.append(f"{where}.checks[{index}].id: `{check.id}` is used twice in this exercise; ids must be unique")
+        seen.add(check.id)
+        checks.append(check)
+    return ExerciseSpec(id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks))
+
+
+def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must be a mapping with id, kind, points and title")
+        return None
+    known = {"id", "kind", "points", "title", "hint", "params"}
+    for key in sorted(set(raw) - known, key=str):
+        errors.append(f"{where}.{key}: unknown key; a check has only {', '.join(sorted(known))}")
+    check_id = _require_text(raw, "id", where, errors, "expose-port")
+    if check_id and not ID_PATTERN.match(check_id):
+        errors.append(f"{where}.id: `{check_id}` may hold only lower-case letters, digits, `-`, `_` and `.`")
+    kinds = registry()
+    kind = _require_text(raw, "kind", where, errors, "image_exposes")
+    if kind and kind not in kinds:
+        errors.append(f"{where}.kind: unknown kind `{kind}`; known kinds: {', '.join(sorted(kinds))}")
+    points = raw.get("points")
+    if points is None:
+        errors.append(f"{where}.points: missing; write e.g. `points: 10`")
+        points = 0
+    elif isinstance(points, bool) or not isinstance(points, (int, float)):
+        errors.append(f"{where}.points: `{points}` is not a number; write e.g. `points: 10`")
+        points = 0
+    elif points < 0:
+        errors.append(f"{where}.points: {points} is negative; points are 0 or more")
+    title = _require_text(raw, "title", where, errors, "The image exposes port 5001")
+    hint = raw.get("hint", "")
+    if not isinstance(hint, str):
+        errors.append(f"{where}.hint: must be text")
+        hint = ""
+    params = raw.get("params", {}) or {}
+    if not isinstance(params, dict):
+        errors.append(f"{where}.params: must be a mapping, e.g. `params: {{port: 5001}}`")
+        params = {}
+    elif kind in kinds:
+        for name in kinds[kind].required_params:
+            if name not in params:
+                errors.append(f"{where}.params.{name}: required by kind `{kind}`")
+    return CheckSpec(id=check_id, kind=kind, points=float(points), title=title, hint=hint, params=params)
+
+
+def find_exercise(exercises: list[ExerciseSpec], exercise_id: str) -> ExerciseSpec | None:
+    """The exercise with this id, or None."""
+    return next((e for e in exercises if e.id == exercise_id), None)

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) setup of the lab kit:
+#   1. a Docker engine that answers (installs/starts one as root on Debian/Ubuntu);
+#   2. the base images the exercises build FROM (pull, or a local stand-in);
+#   3. the Python venv .venv with the grader installed (editable, with dev extras).
+# Runs from any directory. Re-running it on a ready machine takes a few seconds.
+#
+# Environment:
+#   BASE_IMAGES           space-separated base images (default: python:3.11-slim)
+#   DOCKER_HOST           use that engine instead of the local one
+#   LABKIT_DEBIAN_MIRROR  override the mirror used to build a stand-in
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+BASE_IMAGES=${BASE_IMAGES:-python:3.11-slim}
+VENV=$ROOT/.venv
+PYTHON=${PYTHON:-python3}
+
+T_START=$EPOCHREALTIME
+STEP_NAME=""
+STEP_T0=""
+declare -a TIMINGS=()
+
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
+step() {
+    end_step
+    STEP_NAME=$1; STEP_T0=$EPOCHREALTIME
+    printf '==> %s\n' "$STEP_NAME"
+}
+end_step() {
+    if [[ -n $STEP_NAME ]]; then
+        local t; t=$(elapsed "$STEP_T0")
+        printf '    (%s: %s)\n' "$STEP_NAME" "$t"
+        TIMINGS+=("$(printf '%-28s %s' "$STEP_NAME" "$t")")
+        STEP_NAME=""
+    fi
+}
+say() { printf '    %s\n' "$*"; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+trap 'rc=$?; [[ $rc -ne 0 && -n $STEP_NAME ]] && printf "ERROR: setup failed during step \"%s\" (exit %d)\n" "$STEP_NAME" "$rc" >&2' EXIT
+
+# ---- 1. engine ---------------------------------------------------------------
+step "engine"
+"$ROOT/scripts/engine.sh"
+
+# ---- 2. base images ----------------------------------------------------------
+is_standin() { [[ $(docker image inspect -f '{{index .Config.Labels "org.labkit.standin"}}' "$1" 2>/dev/null) == true ]]; }
+standin_recipe() { docker image inspect -f '{{index .Config.Labels "org.labkit.standin.recipe"}}' "$1" 2>/dev/null; }
+current_recipe() { sed -n 's/^STANDIN_RECIPE=\([0-9]*\).*/\1/p' "$ROOT/scripts/make-standin-image.sh"; }
+
+for image in $BASE_IMAGES; do
+    step "base image $image"
+    if docker image inspect "$image" >/dev/null 2>&1; then
+        if is_standin "$image" && [[ $(standin_recipe "$image") != "$(current_recipe)" ]]; then
+            say "present, but a stand-in from an older recipe: rebuilding"
+        else
+            say "present locally$(is_standin "$image" && echo ' (labkit stand-in)'): skipped"
+            continue
+        fi
+    elif pull_out=$(docker pull -q "$image" 2>&1); then
+        say "pulled from the registry"
+        continue
+    else
+        say "docker pull failed: $(tail -n 1 <<<"$pull_out" | cut -c1-160)"
+        say "building a local stand-in instead"
+    fi
+    "$ROOT/scripts/make-standin-image.sh" "$image"
+done
+
+# ---- 3. venv -----------------------------------------------------------------
+step "python venv"
+if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import sys, pip' >/dev/null 2>&1; then
+    say "$VENV exists"
+else
+    [[ -e $VENV ]] && { say "$VENV is broken: recreating"; rm -rf "$VENV"; }
+    command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: install Python >= 3.10"
+    if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            say "installing python3-venv with apt"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+                || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+        else
+            die "'$PYTHON -m venv' is unavailable: install python3-venv (Debian/Ubuntu) or a full Python"
+        fi
+    fi
+    say "creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+stamp=$VENV/.installed-$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ -e $stamp ]]; then
+    say "dependencies up to date (pyproject.toml unchanged): pip skipped"
+else
+    say "pip install -e '.[dev]'"
+    "$VENV/bin/pip" install -q -e '.[dev]'
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi
+end_step
+
+# ---- summary -----------------------------------------------------------------
+trap - EXIT
+echo
+echo "==> summary"
+printf '    %-18s %s\n' "engine" \
+    "$(docker version --format 'Docker {{.Server.Version}}, API {{.Server.APIVersion}} (client {{.Client.Version}})')${DOCKER_HOST:+ at $DOCKER_HOST}"
+for image in $BASE_IMAGES; do
+    id=$(docker image inspect -f '{{.Id}}' "$image")
+    size=$(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }')
+    kind="from the registry"
+    is_standin "$image" && kind="LOCAL STAND-IN (not the Docker Hub image)"
+    printf '    %-18s %s  %s  %s\n' "$image" "${id:7:12}" "$size" "$kind" | cut -c1-200
+done
+printf '    %-18s %s (%s)\n' "venv python" "$VENV/bin/python" "$("$VENV/bin/python" -c 'import platform; print(platform.python_version())')"
+echo "    timings:"
+for t in "${TIMINGS[@]}"; do echo "      $t"; done
+printf '      %-28s %s\n' "total" "$(elapsed "$T_START")"
