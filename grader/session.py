@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import socket
@@ -132,6 +133,11 @@ class Session:
         """Labels put on everything this session makes."""
         return {GRADER_LABEL: "1", SESSION_LABEL: self.id, EXERCISE_LABEL: self.exercise_id}
 
+    @property
+    def image_labels(self) -> dict[str, str]:
+        """Labels for built images: as few as needed, since the classic builder adds a step per label."""
+        return {GRADER_LABEL: "1", SESSION_LABEL: self.id}
+
     def __enter__(self) -> "Session":
         return self
 
@@ -161,7 +167,7 @@ class Session:
             "dockerfile": "Dockerfile",
             # A label unique to this session makes the final image this session's own,
             # so two gradings of the same files never share (and remove) one image.
-            "labels": __import__("json").dumps(self.labels),
+            "labels": json.dumps(self.image_labels),
         }
 
         def stream() -> None:
@@ -187,10 +193,15 @@ class Session:
         lines: list[str] = []
         step, total, image_id, error_text = None, 0, None, ""
         cached = 0
+        running_in = None  # the container of the RUN step in progress (the classic builder names it)
         while True:
             remaining = timeout - (time.monotonic() - started)
             if remaining <= 0:
                 _abort_response(holder.get("response"))
+                if running_in:
+                    # The engine cancels the step when the stream drops; removing its container
+                    # ourselves makes sure nothing keeps running, whatever the engine does.
+                    _quietly(lambda: self.client.api.remove_container(running_in, force=True))
                 instruction = _step_instruction(dockerfile, step)
                 where = f" at step {step}/{total} `{instruction.keyword} {instruction.value[:60]}` ({instruction.location})" if instruction else ""
                 return BuildResult(
@@ -234,16 +245,22 @@ class Session:
                     match = STEP_LINE.match(text)
                     if match:
                         step, total = int(match.group(1)), int(match.group(2))
-                        on_progress(f"step {step}/{total}: {match.group(3)[:70]}")
+                        learner_steps = total - len(self.image_labels)
+                        if step <= learner_steps:
+                            on_progress(f"step {step}/{learner_steps}: {match.group(3)[:70]}")
+                        else:
+                            on_progress("labelling the image")
                     elif "Using cache" in text:
                         cached += 1
+                    elif text.startswith(" ---> Running in "):
+                        running_in = text.split()[-1]
             if "aux" in event and isinstance(event["aux"], dict) and event["aux"].get("ID"):
                 image_id = event["aux"]["ID"]
             if "error" in event:
                 error_text = event.get("errorDetail", {}).get("message") or event["error"]
         duration = time.monotonic() - started
-        # The label instruction the engine appends is a step of its own; learners count theirs.
-        learner_total = max(total - 1, 0) if total else 0
+        # The engine appends one LABEL step per label; learners count only their own steps.
+        learner_total = max(total - len(self.image_labels), 0) if total else 0
         if error_text or not image_id:
             instruction = _step_instruction(dockerfile, step)
             return BuildResult(
@@ -301,7 +318,11 @@ class Session:
 
     def wait_ready(self, running: RunningContainer, path: str, timeout: float) -> RunState:
         """Poll for a real HTTP answer; give up at once when the container exits."""
+        from grader.checks.runtime import is_loopback, parse_listeners
+
         started = time.monotonic()
+        next_socket_look = started + 1.0
+        loopback_since = None
         while time.monotonic() - started < timeout:
             try:
                 running.request("GET", path, timeout=(0.5, 2.0))
@@ -311,7 +332,23 @@ class Session:
             state = running.state()
             if not state.get("Running") and state.get("Status") not in ("created", "restarting"):
                 return RunState(running, ready=False, problem=describe_exit(state, running.logs_tail()))
+            if time.monotonic() >= next_socket_look:
+                # An app bound to 127.0.0.1 never answers through -p: once it has listened there
+                # for a couple of seconds, stop waiting instead of burning the whole timeout.
+                next_socket_look = time.monotonic() + 1.0
+                _, table = running.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+                on_port = [a for a, p in parse_listeners(table) if p == running.port]
+                if on_port and all(is_loopback(a) for a in on_port):
+                    loopback_since = loopback_since or time.monotonic()
+                    if time.monotonic() - loopback_since >= 2.0:
+                        break
+                else:
+                    loopback_since = None
             time.sleep(0.05)
+        return RunState(running, ready=False, problem=self._not_answering(running, time.monotonic() - started))
+
+    @staticmethod
+    def _not_answering(running: RunningContainer, waited: float) -> str:
         from grader.checks.runtime import diagnose_not_answering  # the diagnosis is a check's knowledge
 
         class _Probe:  # diagnose_not_answering reads ctx.run.container
@@ -319,11 +356,8 @@ class Session:
 
         reason = diagnose_not_answering(_Probe, running.port)  # type: ignore[arg-type]
         logs = running.logs_tail(10)
-        return RunState(
-            running,
-            ready=False,
-            problem=f"no HTTP answer on port {running.port} within {timeout:.0f} s: {reason}"
-            + (f"\nlast log lines:\n{logs}" if logs else ""),
+        return f"no HTTP answer on port {running.port} after {waited:.0f} s: {reason}" + (
+            f"\nlast log lines:\n{logs}" if logs else ""
         )
 
     # -- cleanup -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ set -euo pipefail
 
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd-labkit.log}
 DOCKERD_PIDFILE=/var/run/docker.pid
+CONTAINERD_PIDFILE=/var/run/docker/containerd/containerd.pid
 WAIT_SECONDS=${ENGINE_WAIT_SECONDS:-60}
 
 say()  { printf '    %s\n' "$*"; }
@@ -20,26 +21,38 @@ die()  { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 engine_answers() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 
 # Poll `docker info` every 0.2 s for up to WAIT_SECONDS; 0 when it answers.
+# Gives up early when no dockerd process is alive any more (it exited).
 wait_for_engine() {
     local tries=$(( WAIT_SECONDS * 5 )) i
     for (( i = 0; i < tries; i++ )); do
         engine_answers && return 0
+        if (( i % 5 == 4 )) && [[ -z $(dockerd_pids) ]]; then
+            engine_answers && return 0
+            say "dockerd exited"
+            return 1
+        fi
         sleep 0.2
     done
     return 1
+}
+
+# 0 when PID is a live (not zombie) process named COMM.
+pid_alive() {  # pid_alive PID COMM
+    local stat state
+    [[ $1 =~ ^[0-9]+$ ]] || return 1
+    [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]] || return 1
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    state=${stat##*) }; state=${state%% *}
+    [[ $state != [ZX] ]]
 }
 
 # Print the pids of live dockerd processes (no pgrep on a bare machine).
 # A killed dockerd can linger as a zombie when PID 1 does not reap orphans
 # (common in containers): a zombie is not alive, so skip state Z/X.
 dockerd_pids() {
-    local d stat state
+    local d
     for d in /proc/[0-9]*; do
-        [[ $(cat "$d/comm" 2>/dev/null) == dockerd ]] || continue
-        stat=$(cat "$d/stat" 2>/dev/null) || continue
-        state=${stat##*) }; state=${state%% *}
-        [[ $state == [ZX] ]] && continue
-        echo "${d#/proc/}"
+        pid_alive "${d#/proc/}" dockerd && echo "${d#/proc/}"
     done
     return 0
 }
@@ -62,16 +75,22 @@ apt_lists_empty() {
 }
 
 apt_install() {  # apt_install PKG... ; apt-get update only when needed
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    local log; log=$(mktemp /tmp/labkit-apt.XXXXXX)
     if apt_lists_empty; then
         say "apt lists are empty: apt-get update"
         apt-get update -qq
     fi
-    if ! apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
+    # apt's chatter (debconf, needrestart) goes to a log, shown only on failure.
+    if ! apt-get install -y -q --no-install-recommends "$@" >"$log" 2>&1; then
         say "apt-get install failed: apt-get update, then retry"
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+        if ! apt-get install -y -q --no-install-recommends "$@" >"$log" 2>&1; then
+            tail -n 20 "$log" >&2; rm -f "$log"
+            return 1
+        fi
     fi
+    rm -f "$log"
 }
 
 install_engine() {
@@ -94,6 +113,13 @@ start_dockerd() {
     if [[ -e $DOCKERD_PIDFILE ]]; then
         say "removing stale $DOCKERD_PIDFILE (no dockerd process is alive)"
         rm -f "$DOCKERD_PIDFILE"
+    fi
+    # Same for the containerd that dockerd manages: if its pidfile names a dead
+    # or zombie process, dockerd waits for that "running" containerd and gives
+    # up after about a minute ("timeout waiting for containerd to start").
+    if [[ -e $CONTAINERD_PIDFILE ]] && ! pid_alive "$(cat "$CONTAINERD_PIDFILE" 2>/dev/null)" containerd; then
+        say "removing stale $CONTAINERD_PIDFILE (that containerd is gone)"
+        rm -f "$CONTAINERD_PIDFILE"
     fi
     say "starting dockerd in the background (log: $DOCKERD_LOG)"
     mkdir -p "$(dirname "$DOCKERD_LOG")"
@@ -126,8 +152,8 @@ main() {
         start_dockerd
         if ! wait_for_engine; then
             echo "---- last lines of $DOCKERD_LOG ----" >&2
-            tail -n 30 "$DOCKERD_LOG" >&2 2>/dev/null || true
-            die "dockerd did not answer \`docker info\` within ${WAIT_SECONDS} s (see $DOCKERD_LOG)"
+            grep -v 'level=info' "$DOCKERD_LOG" 2>/dev/null | tail -n 15 >&2 || true
+            die "dockerd did not answer \`docker info\` (waited up to ${WAIT_SECONDS} s; see $DOCKERD_LOG)"
         fi
     fi
     say "engine answers"

@@ -36,7 +36,7 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/engine
 if ! command -v debootstrap >/dev/null 2>&1; then
     command -v apt-get >/dev/null 2>&1 || die "debootstrap is missing and apt-get is not available to install it"
     say "installing debootstrap with apt"
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
     compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || apt-get update -qq
     apt-get install -y -qq --no-install-recommends debootstrap >/dev/null \
         || { apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }

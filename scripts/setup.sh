@@ -79,8 +79,9 @@ else
     if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
         if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
             say "installing python3-venv with apt"
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
-                || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+            export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+            apt-get install -y -qq python3-venv >/dev/null 2>&1 \
+                || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; }
         else
             die "'$PYTHON -m venv' is unavailable: install python3-venv (Debian/Ubuntu) or a full Python"
         fi

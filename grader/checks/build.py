@@ -9,7 +9,7 @@ from grader.context import Context
 from grader.model import Outcome
 
 
-@register("build", needs="dockerfile")
+@register("build", needs="build")
 def build(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The image builds with the classic builder within the time limit."""
     result = ctx.build

@@ -1,0 +1,38 @@
+"""Shared fixtures: the repository's paths, the engine (required under CI), and a leak check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/integration talks to a real engine: mark it `docker`."""
+    for item in items:
+        if "integration" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """A client for the real engine; skipped without one, but a failure under CI=true."""
+    from grader.session import EngineUnavailable, connect
+
+    try:
+        client = connect()
+    except EngineUnavailable as error:
+        if os.environ.get("CI") or os.environ.get("LABKIT_REQUIRE_ENGINE"):
+            pytest.fail(f"CI needs a Docker engine and none answered: {error}")
+        pytest.skip(f"no Docker engine: {error}")
+    yield client
+    client.close()
