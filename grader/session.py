@@ -22,8 +22,10 @@ import requests
 from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
 
-# Every engine resource the grader makes carries GRADER_LABEL; SESSION_LABEL says which grading made it.
-GRADER_LABEL = "org.labkit.grader"
+# Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:
+# sweeping by the key finds all of them, by key=value one grading's.
+# Built images carry that one label only: the classic builder commits one step per label,
+# and the parent kept as build cache would otherwise carry a grader label too.
 SESSION_LABEL = "org.labkit.session"
 EXERCISE_LABEL = "org.labkit.exercise"
 
@@ -131,12 +133,12 @@ class Session:
     @property
     def labels(self) -> dict[str, str]:
         """Labels put on everything this session makes."""
-        return {GRADER_LABEL: "1", SESSION_LABEL: self.id, EXERCISE_LABEL: self.exercise_id}
+        return {SESSION_LABEL: self.id, EXERCISE_LABEL: self.exercise_id}
 
     @property
     def image_labels(self) -> dict[str, str]:
         """Labels for built images: as few as needed, since the classic builder adds a step per label."""
-        return {GRADER_LABEL: "1", SESSION_LABEL: self.id}
+        return {SESSION_LABEL: self.id}
 
     def __enter__(self) -> "Session":
         return self
@@ -375,8 +377,8 @@ class Session:
 
 
 def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, prune_cache: bool = False) -> tuple[int, int]:
-    """Remove every container and image carrying the grader's labels; (containers, images) removed."""
-    selector = [f"{k}={v}" for k, v in (labels or {GRADER_LABEL: "1"}).items()]
+    """Remove every container and image carrying the grader's label (or these labels); (containers, images) removed."""
+    selector = [f"{k}={v}" for k, v in labels.items()] if labels else [SESSION_LABEL]
     removed_containers = removed_images = 0
     for container in client.containers.list(all=True, filters={"label": selector}):
         try:

@@ -10,12 +10,12 @@ import pytest
 from grader import spec
 from grader.grading import grade
 from grader.model import Status
-from grader.session import GRADER_LABEL
+from grader.session import SESSION_LABEL
 
 
 def labelled(client) -> tuple[list, list]:
     """Containers and images on the engine that carry the grader's label."""
-    selector = {"label": f"{GRADER_LABEL}=1"}
+    selector = {"label": SESSION_LABEL}
     return client.containers.list(all=True, filters=selector), client.images.list(all=True, filters=selector)
 
 
