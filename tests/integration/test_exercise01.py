@@ -61,6 +61,7 @@ MISTAKES = {
     "build-error": (
         dict(edit_dockerfile=lambda text: text.replace("-r requirements.txt", "-r requirement.txt")),
         {
+            "pip-no-cache": 5,  # no `pip install` reads requirements.txt any more: named statically too
             "build": 10, "expose-port": 10, "image-exec-form": 5, "image-workdir": 5, "image-size": 5,
             "container-ready": 10, "binds-all-interfaces": 5, "predictions": 10, "rejects-malformed": 5,
         },

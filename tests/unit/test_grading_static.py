@@ -34,13 +34,10 @@ def test_static_report_on_the_solution_passes_every_static_check(exercise):
     assert not {"image_exposes", "image_size", "container_ready", "predictions"} & set(results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grader/checks/build.py registers `build` with needs='dockerfile', so static_report (and the "
-    "first run_level('dockerfile') in grade()) runs it before any build and records FAILED 'the image was not built'",
-)
-def test_static_report_does_not_fail_the_build_check(exercise):
+def test_static_report_does_not_run_the_build_check(exercise):
+    # Regression: `build` was registered with needs="dockerfile" and failed "the image was not built" here.
     report, _ = grading.static_report(exercise, SOLUTION)
+    assert "build" not in by_kind(report)
     assert all(result.status is not Status.FAILED for result in report.results), [
         (r.spec.kind, r.message) for r in report.results if r.status is Status.FAILED
     ]
@@ -200,22 +197,18 @@ def test_grade_runs_every_stage_in_order_and_cleans_up(exercise, fake_session):
     assert session.calls == ["build", "inspect sha256:" + "c" * 64, "inspect python:3.11-slim", "start", "wait /health"]
     assert [r.spec.id for r in report.results] == [c.id for c in exercise.checks]
     failed = {r.spec.kind: r.message for r in report.results if r.status is not Status.PASSED}
-    assert set(failed) <= {"build"}, failed  # see the xfail below for `build`
+    assert failed == {}
     assert report.facts["image_mb"] == 452.1 and report.facts["layers_added"] == 3
     assert report.facts["added_mb"] == 321.3 and report.facts["startup_seconds"] == 0.8
     assert progress[0] == "static checks" and "cleaning up" in progress
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grader/checks/build.py `@register('build', needs='dockerfile')` makes grade() run the build check "
-    "in run_level('dockerfile'), before _build_and_inspect; it records 'the image was not built' and is never "
-    "re-run, so a successful build scores 0/10 and the reference solution cannot reach full marks",
-)
 def test_grade_gives_the_reference_solution_full_marks(exercise, fake_session):
+    # Regression: the build check used to run before the build and score 0 even when it succeeded.
     report = grading.grade(exercise, SOLUTION, client=object())
     assert by_kind(report)["build"].status is Status.PASSED
-    assert report.full_marks
+    assert by_kind(report)["build"].message.startswith("built in 4.2 s")
+    assert report.full_marks and report.score == exercise.max_score
 
 
 def test_grade_failed_build_blocks_later_checks(exercise, monkeypatch):
@@ -229,6 +222,9 @@ def test_grade_failed_build_blocks_later_checks(exercise, monkeypatch):
         assert results[kind].status is Status.BLOCKED, kind
     assert results["image_exposes"].message == "not checked: the build failed (see the build check)"
     assert results["no_todo"].status is Status.PASSED
+    run_line = next(n for n, line in enumerate((SOLUTION / "Dockerfile").read_text().splitlines(), 1) if line.startswith("RUN"))
+    assert results["build"].status is Status.FAILED and results["build"].location == f"Dockerfile:{run_line}"
+    assert "exit code 1" in results["build"].message
 
 
 def test_grade_without_dockerfile_blocks_everything_and_builds_nothing(exercise, fake_session, tmp_path):
