@@ -246,13 +246,25 @@ def test_predictions_fail_on_bool_false_for_zero(make_ctx, run_kind):
     assert not outcome.passed and "case 1" in outcome.message and "predicted False, expected 0" in outcome.message
 
 
-def test_predictions_fail_on_non_200(make_ctx, run_kind):
-    page = "<!doctype html><title>500 Internal Server Error</title><h1>Internal Server Error</h1>"
-    ctx, _ = predictions_ctx(make_ctx, lambda m, p, kw: make_response(500, text=page))
+@pytest.mark.parametrize(
+    "status, page",
+    [
+        (500, "<!doctype html><title>500 Internal Server Error</title><h1>Internal Server Error</h1>"),
+        (404, "<!doctype html><title>404 Not Found</title><h1>Not Found</h1>"),
+    ],
+)
+def test_predictions_fail_on_non_200(status, page, make_ctx, run_kind):
+    ctx, _ = predictions_ctx(make_ctx, lambda m, p, kw: make_response(status, text=page))
     outcome = run_kind("predictions", ctx)
     assert not outcome.passed
-    assert "answered HTTP 500 instead of 200" in outcome.message
-    assert "Internal Server Error" in outcome.message
+    assert f"answered HTTP {status} instead of 200" in outcome.message
+    assert page.split("<h1>")[1].split("<")[0] in outcome.message
+
+
+def test_predictions_fail_on_201_even_with_right_answer(make_ctx, run_kind):
+    ctx, _ = predictions_ctx(make_ctx, lambda m, p, kw: make_response(201, {"prediction": 0}))
+    outcome = run_kind("predictions", ctx)
+    assert not outcome.passed and "answered HTTP 201 instead of 200" in outcome.message
 
 
 def test_predictions_fail_on_non_json(make_ctx, run_kind):
