@@ -1,4 +1,4 @@
-"""Shared helpers for the engine-free unit tests.
+"""Fixtures for the engine-free unit tests; plain helpers live in unit_helpers.py.
 
 Nothing here talks to a Docker engine: DOCKER_HOST points at a socket that does not exist for
 every test, so a stray `connect()` fails fast instead of reaching a real engine.
@@ -6,41 +6,18 @@ every test, so a stray `connect()` fails fast instead of reaching a real engine.
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pytest
-import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from grader import spec  # noqa: E402
-from grader.checks import registry  # noqa: E402
-from grader.context import BuildResult, Context, RunState  # noqa: E402
-from grader.dockerfile import parse_text  # noqa: E402
-from grader.model import CheckSpec, ExerciseSpec, Outcome  # noqa: E402
-
-LABS = REPO_ROOT / "labs.yaml"
-FIXTURES = REPO_ROOT / "tests" / "fixtures"
-INSPECT = FIXTURES / "inspect"
-SOLUTION = REPO_ROOT / "solutions" / "exercise-01"
-STARTER = REPO_ROOT / "exercises" / "exercise-01"
-NO_ENGINE = "unix:///nonexistent/docker.sock"
-
-# A Dockerfile that passes every static check; tests derive failing variants from it.
-GOOD_DOCKERFILE = """\
-FROM python:3.11-slim
-WORKDIR /app
-COPY . /app
-RUN pip install --no-cache-dir -r requirements.txt
-EXPOSE 5001
-CMD ["python", "flask_api_v2.py"]
-"""
+from unit_helpers import GOOD_DOCKERFILE, LABS, NO_ENGINE, REPO_ROOT, FakeContainer
+from grader import spec
+from grader.checks import registry
+from grader.context import Context
+from grader.dockerfile import parse_text
+from grader.model import ExerciseSpec, Outcome
 
 
 @pytest.fixture(autouse=True)
@@ -59,9 +36,6 @@ def _keep_sigterm_handler():
     signal.signal(signal.SIGTERM, previous)
 
 
-# -- specs ---------------------------------------------------------------------------------
-
-
 @pytest.fixture(scope="session")
 def exercises() -> list[ExerciseSpec]:
     """The repository's real labs.yaml."""
@@ -74,14 +48,6 @@ def exercise(exercises) -> ExerciseSpec:
     found = spec.find_exercise(exercises, "exercise-01")
     assert found is not None, "labs.yaml has no exercise-01"
     return found
-
-
-def spec_of(exercise: ExerciseSpec, kind: str) -> CheckSpec:
-    """The first check of this kind in the exercise."""
-    for check in exercise.checks:
-        if check.kind == kind:
-            return check
-    raise AssertionError(f"labs.yaml's {exercise.id} has no check of kind {kind}")
 
 
 @pytest.fixture
@@ -112,110 +78,7 @@ def run_kind(exercise) -> Callable[..., Outcome]:
     return call
 
 
-# -- recorded `docker image inspect` -------------------------------------------------------
-
-
-def load_inspect(name: str) -> dict:
-    """A recorded inspect document: the first element of `docker image inspect` output."""
-    document = json.loads((INSPECT / name).read_text(encoding="utf-8"))
-    return document[0] if isinstance(document, list) else document
-
-
-def built() -> BuildResult:
-    """A successful build."""
-    return BuildResult(ok=True, image_id="sha256:" + "1" * 64, duration=12.5, cached_steps=2, total_steps=6)
-
-
-# -- a fake running container --------------------------------------------------------------
-
-
-def make_response(status: int = 200, body: Any = None, text: str | None = None, content_type: str | None = None) -> requests.Response:
-    """A real requests.Response with a JSON body (body=...) or raw text (text=...)."""
-    response = requests.Response()
-    response.status_code = status
-    if text is None:
-        text = json.dumps(body)
-        content_type = content_type or "application/json"
-    response._content = text.encode("utf-8")
-    response.headers["Content-Type"] = content_type or "text/html; charset=utf-8"
-    response.encoding = "utf-8"
-    response.url = "http://127.0.0.1:49153/"
-    return response
-
-
-Responder = Callable[[str, str, dict], Any]
-
-
-class FakeContainer:
-    """Implements grader.context.Container without an engine: canned HTTP answers and /proc/net/tcp."""
-
-    def __init__(
-        self,
-        responder: Responder | None = None,
-        proc_net: str = "",
-        exec_code: int = 0,
-        state: dict | None = None,
-        logs: str = "",
-        port: int = 5001,
-    ):
-        self.port = port
-        self.host_port: int | None = 49153
-        self.responder = responder or (lambda method, path, kwargs: make_response(200, {"status": "ok"}))
-        self.proc_net = proc_net
-        self.exec_code = exec_code
-        self._state = state if state is not None else {"Status": "running", "Running": True, "ExitCode": 0}
-        self.logs = logs
-        self.requests: list[tuple[str, str, dict]] = []
-        self.commands: list[list[str]] = []
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        self.requests.append((method, path, kwargs))
-        answer = self.responder(method, path, kwargs)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-    def exec_output(self, command: list[str]) -> tuple[int, str]:
-        self.commands.append(list(command))
-        return self.exec_code, self.proc_net
-
-    def state(self) -> dict:
-        return dict(self._state)
-
-    def logs_tail(self, lines: int = 20) -> str:
-        return "\n".join(self.logs.splitlines()[-lines:])
-
-
 @pytest.fixture
 def fake_container() -> type[FakeContainer]:
     """The FakeContainer class, to instantiate with canned answers."""
     return FakeContainer
-
-
-def running(container: FakeContainer, ready: bool = True, problem: str = "", startup: float = 1.25) -> RunState:
-    """A RunState around a fake container."""
-    return RunState(container, ready=ready, problem=problem, startup_seconds=startup)
-
-
-# -- /proc/net/tcp text --------------------------------------------------------------------
-
-TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
-TCP6_HEADER = (
-    "  sl  local_address                         remote_address                        "
-    "st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
-)
-
-
-def tcp_line(number: int, local: str, state: str = "0A", remote: str | None = None) -> str:
-    """One /proc/net/tcp or tcp6 row; local is 'HEXADDR:HEXPORT' as the kernel writes it."""
-    if remote is None:
-        remote = ("0" * (len(local.split(":")[0]))) + ":0000"
-    return (
-        f"{number:4d}: {local} {remote} {state} 00000000:00000000 00:00000000 00000000     0        0 "
-        f"{21000 + number} 1 0000000000000000 100 0 0 10 0"
-    )
-
-
-def proc_net(tcp_rows: list[str] = (), tcp6_rows: list[str] = ()) -> str:
-    """What `cat /proc/net/tcp /proc/net/tcp6` prints."""
-    return "\n".join([TCP_HEADER, *tcp_rows, TCP6_HEADER, *tcp6_rows]) + "\n"

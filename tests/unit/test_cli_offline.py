@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import LABS, NO_ENGINE, SOLUTION
+from unit_helpers import LABS, NO_ENGINE, SOLUTION
 from grader import cli
 
 

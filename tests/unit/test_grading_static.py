@@ -3,11 +3,9 @@ driven through a fake Session."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from conftest import SOLUTION, STARTER, FakeContainer, load_inspect, make_response, proc_net, tcp_line
+from unit_helpers import SOLUTION, STARTER, FakeContainer, load_inspect, make_response, proc_net, tcp_line
 from grader import grading
 from grader.context import BuildResult, RunState
 from grader.dockerfile import MAX_DOCKERFILE_BYTES, DockerfileError, load

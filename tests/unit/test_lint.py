@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SOLUTION
+from unit_helpers import SOLUTION
 from grader.checks import lint
 from grader.checks.lint import LintUnavailable, run_hadolint
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from conftest import FakeContainer, make_response, proc_net, running, spec_of, tcp_line
+from unit_helpers import FakeContainer, make_response, proc_net, running, spec_of, tcp_line
 from grader.checks.runtime import diagnose_not_answering, is_loopback, parse_listeners
 from grader.context import Container, RunState
 from grader.grading import run_check
@@ -174,7 +174,7 @@ def test_container_ready_fails_with_the_problem(make_ctx, run_kind):
 
 
 def test_runtime_checks_are_blocked_without_container_or_readiness(exercise, make_ctx):
-    from conftest import built, load_inspect
+    from unit_helpers import built, load_inspect
 
     image_ready = dict(build=built(), image=load_inspect("solution-image.json"))
     no_container = make_ctx(run=RunState(None, problem="port is already allocated"), **image_ready)

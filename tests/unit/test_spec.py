@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import LABS, REPO_ROOT
+from unit_helpers import LABS, REPO_ROOT
 from grader import spec
 from grader.checks import registry
 from grader.spec import SpecError
