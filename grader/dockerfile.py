@@ -77,10 +77,42 @@ class Dockerfile:
         pool = self.final_stage() if stage_only_final else self.commands()
         return [ins for ins in pool if ins.keyword == keyword]
 
+    def stage_names(self) -> dict[str, int]:
+        """`FROM image AS name` -> stage index, names lower-cased as the builder treats them."""
+        names = {}
+        for instruction in self.find("FROM"):
+            words = instruction.value.split()
+            if len(words) >= 3 and words[-2].lower() == "as":
+                names[words[-1].lower()] = instruction.stage
+        return names
+
+    def stage_parent(self, stage: int) -> int | None:
+        """The earlier stage a stage starts FROM, or None when it starts from an image."""
+        froms = self.find("FROM")
+        if not 0 <= stage < len(froms):
+            return None
+        parent = self.stage_names().get(image_of(froms[stage].value).lower())
+        return parent if parent is not None and parent < stage else None
+
+    def base_of_stage(self, stage: int) -> Instruction | None:
+        """The FROM that names the image a stage really starts from, following `FROM <stage>` chains."""
+        froms = self.find("FROM")
+        if not 0 <= stage < len(froms):
+            return None
+        while (parent := self.stage_parent(stage)) is not None:
+            stage = parent
+        return froms[stage]
+
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, stripped."""
         lines = self.lines
         return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def image_of(from_value: str) -> str:
+    """The image reference of a FROM value (drops --platform and `AS name`)."""
+    words = [w for w in from_value.split() if not w.startswith("--")]
+    return words[0] if words else ""
 
 
 def parse_text(text: str, path: Path = Path("Dockerfile")) -> Dockerfile:

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from grader import dockerfile as dockerfile_module
 from grader.checks import registry
-from grader.checks.dockerfile_rules import final_from, from_image
+from grader.checks.dockerfile_rules import final_base
+from grader.dockerfile import image_of
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
@@ -127,20 +128,8 @@ def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress:
 
 def final_base_reference(ctx: Context) -> str | None:
     """The image the final stage starts from, following `FROM <earlier stage>` references."""
-    instruction = final_from(ctx)
-    if instruction is None:
-        return None
-    reference = from_image(instruction.value)
-    stages = {}
-    for ins in ctx.dockerfile.find("FROM"):
-        words = ins.value.split()
-        if len(words) >= 3 and words[-2].lower() == "as":
-            stages[words[-1].lower()] = from_image(ins.value)
-    for _ in range(len(stages)):
-        if reference.lower() not in stages:
-            break
-        reference = stages[reference.lower()]
-    return reference
+    instruction = final_base(ctx)
+    return image_of(instruction.value) if instruction else None
 
 
 def _ready_params(exercise: ExerciseSpec) -> tuple[str, float]:

@@ -466,12 +466,14 @@ def explain_build_error(
             f"{where or 'a RUN'} uses BuildKit-only syntax (`RUN --mount`), and the grader builds with the classic builder: "
             "install with a plain `RUN pip install --no-cache-dir -r requirements.txt`"
         )
-    parse_error = re.search(r"(?:parse error|dockerfile parse error) line (\d+): (.*)", error_text, re.I)
+    parse_error = re.search(r"parse error (?:on )?line (\d+): (.*)", error_text, re.I)
     if parse_error:
         line, problem = parse_error.group(1), parse_error.group(2)
         text = dockerfile.line_text(int(line)) if dockerfile else ""
+        earlier = dockerfile.lines[: int(line)] if dockerfile else []
         extra = ""
-        if "<<" in text:
+        # The classic builder reports a heredoc's body line, not the `<<EOF` line itself.
+        if any("<<" in earlier_line for earlier_line in earlier):
             extra = " Heredocs (`<<EOF`) need BuildKit, which the classic builder lacks: write one RUN per command with `&&`."
         elif "todo" in text.lower():
             extra = " It is leftover TODO text: replace it with the instruction the TODO asks for."
@@ -485,7 +487,13 @@ def explain_build_error(
     if any(marker in lowered for marker in ("pull access denied", "repository does not exist", "manifest unknown", "no such host", "not found: manifest", "failed to resolve")) or (
         instruction is not None and instruction.keyword == "FROM"
     ):
-        image = instruction.value.split()[0] if instruction is not None and instruction.keyword == "FROM" else "the base image"
+        named = re.search(r"(?:pull access denied for|repository|image) ([\w./:@-]+)", error_text)
+        if instruction is not None and instruction.keyword == "FROM":
+            image = instruction.value.split()[0]
+        elif named:
+            image = named.group(1).rstrip(",")
+        else:
+            image = "the FROM image"
         return (
             f"the base image `{image}` is not on this machine and could not be pulled ({error_text.strip()[:120]}). "
             f"Check its name and tag; then `docker pull {image}` where a registry is reachable, or `make setup`"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,9 @@ def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | N
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, title, folder and checks")
         return None
+    known = {"id", "title", "folder", "port", "checks"}
+    for key in sorted(set(raw) - known, key=str):
+        errors.append(f"{where}.{key}: unknown key; an exercise has only {', '.join(sorted(known))}")
     exercise_id = _require_text(raw, "id", where, errors, "exercise-01")
     if exercise_id and not ID_PATTERN.match(exercise_id):
         errors.append(f"{where}.id: `{exercise_id}` may hold only lower-case letters, digits, `-`, `_` and `.`")
@@ -128,6 +132,9 @@ def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
     elif isinstance(points, bool) or not isinstance(points, (int, float)):
         errors.append(f"{where}.points: `{points}` is not a number; write e.g. `points: 10`")
         points = 0
+    elif not math.isfinite(points):
+        errors.append(f"{where}.points: `{points}` is not a finite number; write e.g. `points: 10`")
+        points = 0
     elif points < 0:
         errors.append(f"{where}.points: {points} is negative; points are 0 or more")
     title = _require_text(raw, "title", where, errors, "The image exposes port 5001")
@@ -135,7 +142,8 @@ def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
     if not isinstance(hint, str):
         errors.append(f"{where}.hint: must be text")
         hint = ""
-    params = raw.get("params", {}) or {}
+    params = raw.get("params")
+    params = {} if params is None else params
     if not isinstance(params, dict):
         errors.append(f"{where}.params: must be a mapping, e.g. `params: {{port: 5001}}`")
         params = {}

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from grader.checks import register
 from grader.context import Context
+from grader.dockerfile import image_of
 from grader.model import Outcome
 
 TODO_PATTERN = re.compile(r"\bTODO\b")
@@ -45,32 +46,20 @@ def split_image_reference(reference: str) -> tuple[str, str | None, str | None]:
     return repo, tag, digest
 
 
-def final_from(ctx: Context):
-    """The FROM instruction of the final stage, or None."""
-    froms = ctx.dockerfile.find("FROM")
-    return froms[-1] if froms else None
-
-
-def from_image(value: str) -> str:
-    """The image reference of a FROM value (drops --platform and `AS name`)."""
-    words = [w for w in value.split() if not w.startswith("--")]
-    return words[0] if words else ""
+def final_base(ctx: Context):
+    """The FROM naming the image the final stage really starts from (stage references followed), or None."""
+    return ctx.dockerfile.base_of_stage(ctx.dockerfile.stage_count() - 1)
 
 
 @register("base_image", needs="dockerfile")
 def base_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The final stage starts FROM an official Python slim image with a pinned tag."""
-    instruction = final_from(ctx)
+    instruction = final_base(ctx)
     if instruction is None:
         return Outcome.fail("the Dockerfile has no FROM instruction: the first instruction must be `FROM python:3.11-slim`")
-    reference = from_image(instruction.value)
+    reference = image_of(instruction.value)
     repo, tag, digest = split_image_reference(reference)
-    where = instruction.location
-    # A FROM that names an earlier stage is resolved to that stage's image.
-    stage_names = {ins.value.split()[-1].lower(): ins for ins in ctx.dockerfile.find("FROM") if " as " in f" {ins.value.lower()} "}
-    if repo.lower() in stage_names and stage_names[repo.lower()] is not instruction:
-        reference = from_image(stage_names[repo.lower()].value)
-        repo, tag, digest = split_image_reference(reference)
+    where = instruction.location  # the FROM to edit, even when the final stage starts FROM an earlier stage
     if repo.lower() not in OFFICIAL_PYTHON:
         return Outcome.fail(f"`FROM {reference}` is not the official `python` image: use `python:3.11-slim`", where)
     if tag is None and digest is None:
@@ -89,7 +78,12 @@ def workdir_before_copy(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     workdir_seen: set[int] = set()
     copies = 0
     for instruction in ctx.dockerfile.commands():
-        if instruction.keyword == "WORKDIR":
+        if instruction.keyword == "FROM":
+            # `FROM <earlier stage>` inherits that stage's WORKDIR.
+            parent = ctx.dockerfile.stage_parent(instruction.stage)
+            if parent is not None and parent in workdir_seen:
+                workdir_seen.add(instruction.stage)
+        elif instruction.keyword == "WORKDIR":
             workdir_seen.add(instruction.stage)
         elif instruction.keyword in ("COPY", "ADD"):
             copies += 1
@@ -134,12 +128,29 @@ def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
                 instruction.location,
             )
     requirement = params.get("requirements_file")
-    if requirement and not any(requirement in shlex_words(ins.value) for ins in installs):
+    if requirement and not any(reads_requirements(ins.value, requirement) for ins in installs):
         return Outcome.fail(
             f"no `pip install` reads `{requirement}`: install from it with `-r {requirement}` so the versions are the pinned ones",
             installs[0].location,
         )
     return Outcome.ok("pip installs without keeping its cache", installs[0].location)
+
+
+def reads_requirements(command: str, filename: str) -> bool:
+    """True when a pip command installs from FILENAME (`-r F`, `-rF`, `--requirement[=] F`, any folder)."""
+    words = shlex_words(command)
+    for index, word in enumerate(words):
+        if word in ("-r", "--requirement") and index + 1 < len(words):
+            target = words[index + 1]
+        elif word.startswith("--requirement="):
+            target = word.split("=", 1)[1]
+        elif word.startswith("-r") and not word.startswith("--") and len(word) > 2:
+            target = word[2:]
+        else:
+            continue
+        if target.rstrip("/").rsplit("/", 1)[-1] == filename:
+            return True
+    return False
 
 
 def shlex_words(text: str) -> list[str]:
@@ -157,6 +168,12 @@ def exec_form_cmd(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if not starts:
         return Outcome.fail('no CMD says how to start the app: add `CMD ["python", "flask_api_v2.py"]` as the last line')
     instruction = starts[-1]
+    if instruction.json_args() == []:
+        return Outcome.fail(
+            f"`{instruction.keyword} {instruction.value}` is empty, so the image starts nothing: "
+            'write `CMD ["python", "flask_api_v2.py"]`',
+            instruction.location,
+        )
     if instruction.json_args() is None:
         if instruction.value.strip().startswith("["):
             return Outcome.fail(

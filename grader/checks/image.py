@@ -99,7 +99,7 @@ def image_size(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 
 def layers_added(ctx: Context) -> int | None:
     """How many filesystem layers the learner's image adds over its base."""
-    if ctx.image is None:
+    if ctx.image is None or ctx.base_image is None:
         return None
     own = len((ctx.image.get("RootFS") or {}).get("Layers") or [])
     base = len(((ctx.base_image or {}).get("RootFS") or {}).get("Layers") or [])
@@ -112,6 +112,8 @@ def image_layers(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     added = layers_added(ctx)
     total = len((ctx.image.get("RootFS") or {}).get("Layers") or [])
     limit = params.get("max_added_layers")
+    if added is None:
+        return Outcome.ok(f"{total} layers (the base image could not be inspected, so the added ones are unknown)")
     text = f"{total} layers, {added} added over the base image"
     if limit is not None and added > int(limit):
         return Outcome.fail(

@@ -55,12 +55,6 @@ def test_parse_error_on_todo_names_the_line_and_the_todo():
     assert "leftover TODO" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grader/session.py explain_build_error matches only 'parse error line N'; engines that use "
-    "BuildKit's instruction parser (Docker 23+ classic builder too) say 'dockerfile parse error on line N: ...', "
-    "which falls through to the generic 'unknown instruction' text without the line or the TODO hint",
-)
 def test_parse_error_in_current_engine_wording_names_the_line():
     text = explain("dockerfile parse error on line 3: unknown instruction: TODO: (did you mean copy?)", dockerfile=TODO_DOCKERFILE)
     assert "line 3" in text and "leftover TODO" in text
@@ -85,12 +79,6 @@ def test_unknown_instruction_without_line_mentions_heredocs():
     assert "`PIP` is not a Dockerfile instruction" in text and "heredoc" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grader/session.py explain_build_error adds the heredoc hint only when the reported line itself "
-    "contains '<<'; a builder without heredoc support reports the first body line after `RUN <<EOF` "
-    "('parse error line 5: unknown instruction: PIP'), so the learner never hears about heredocs",
-)
 def test_heredoc_body_line_error_explains_buildkit():
     text = explain("dockerfile parse error line 5: unknown instruction: PIP", dockerfile=HEREDOC_DOCKERFILE)
     assert "Heredoc" in text or "heredoc" in text
@@ -105,12 +93,6 @@ def test_pull_access_denied_names_the_image_and_the_fix():
     assert "pull access denied" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grader/session.py explain_build_error uses the placeholder 'the base image' as the image name when "
-    "no FROM instruction is known, producing 'the base image `the base image`' and '`docker pull the base image`' "
-    "although the engine's error names the image (nosuchimage)",
-)
 def test_pull_access_denied_without_step_still_names_the_image():
     text = explain("pull access denied for nosuchimage, repository does not exist or may require 'docker login'")
     assert "docker pull nosuchimage" in text
