@@ -29,9 +29,10 @@ def image_exposes(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if f"{port}/tcp" in exposed:
         return Outcome.ok(f"the image exposes {port}/tcp", _dockerfile_line(ctx, "EXPOSE"))
     if not exposed:
+        cmd_line = _dockerfile_line(ctx, "CMD")
+        above = f" above the CMD ({cmd_line})" if cmd_line else ""
         return Outcome.fail(
-            f"the image exposes no port: add `EXPOSE {port}` (it documents the port; `docker run -p` publishes it)",
-            _dockerfile_line(ctx, "CMD"),
+            f"the image exposes no port: add `EXPOSE {port}`{above}; it documents the port, `docker run -p` publishes it",
         )
     return Outcome.fail(
         f"the image exposes {', '.join(exposed)} but the app listens on {port}: write `EXPOSE {port}`",
