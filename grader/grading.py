@@ -118,6 +118,9 @@ def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress:
     ctx.image = session.inspect_image(ctx.build.image_id)
     base = final_base_reference(ctx)
     ctx.base_image = session.inspect_image(base) if base else None
+    if ctx.base_image is not None:
+        ctx.facts["base_image"] = base
+        ctx.facts["base_image_id"] = ctx.base_image.get("Id")
     added = size_over_base(ctx)
     if ctx.image is not None:
         ctx.facts["image_mb"] = round(int(ctx.image.get("Size", 0)) / 1e6, 1)

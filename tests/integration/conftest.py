@@ -27,14 +27,21 @@ def exercise01(repo):
 
 @pytest.fixture
 def no_leftovers(engine):
-    """Fails the test when a grading leaves any container behind or any grader-labelled image."""
-    before = {c.id for c in engine.containers.list(all=True)}
+    """Fails the test when a grading leaves a container or a grader-labelled image behind.
+
+    Compares before and after, so that another grader working on the same engine at the
+    same time (a developer's benchmark) is not blamed on this test.
+    """
+    containers_before = {c.id for c in engine.containers.list(all=True)}
+    images_before = {i.id for i in labelled(engine)[1]}
     yield
     containers, images = labelled(engine)
-    assert not containers, f"containers left behind: {[c.name for c in containers]}"
-    assert not images, f"images left behind: {[i.id for i in images]}"
+    new_labelled = [c.name for c in containers if c.id not in containers_before]
+    assert not new_labelled, f"containers left behind: {new_labelled}"
+    new_images = [i.id for i in images if i.id not in images_before]
+    assert not new_images, f"images left behind: {new_images}"
     after = {c.id for c in engine.containers.list(all=True)}
-    assert after <= before, f"new containers left on the engine: {after - before}"
+    assert after <= containers_before, f"new containers left on the engine: {after - containers_before}"
 
 
 @pytest.fixture

@@ -86,8 +86,18 @@ def test_signal_during_build_leaves_nothing(sig, repo, submission, engine):
     assert process.wait(timeout=30) == 130
     # The engine cancels the step when the stream drops; give it a moment to remove the container.
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any("sleep 600" in str(c.attrs["Config"]["Cmd"]) for c in engine.containers.list(all=True)):
+    while time.monotonic() < deadline and _sleep_step_containers(engine):
         time.sleep(0.2)
+    assert not _sleep_step_containers(engine)
+
+
+def _sleep_step_containers(engine) -> list[str]:
+    """Build-step containers still running the `sleep 600` step."""
+    found = []
+    for container in engine.containers.list(all=True, sparse=True):
+        if "sleep 600" in str(container.attrs.get("Command", "")):
+            found.append(container.id)
+    return found
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

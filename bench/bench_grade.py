@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""Benchmark: how much slower is the grader than doing the same work by hand with the docker CLI?
+
+    .venv/bin/python bench/bench_grade.py [--runs N] [--cold] [--cold-runs M]
+                                          [--exercise exercise-01] [--path solutions/exercise-01] [--json FILE]
+
+A = `python -m grader EXERCISE --path PATH` (a subprocess; exit code 0 is required).
+B = the bare docker CLI: build (classic builder), run on a random 127.0.0.1 port, poll
+    POST /predict_iris until HTTP 200, `docker rm -f`, `docker rmi --no-prune` (the cache stays).
+Rounds are interleaved (A then B in every round) after one untimed warm-up of each; the
+figures are the median and minimum of the rounds. `--cold` adds rounds where the pip layer is
+rebuilt (a temp copy of the folder with a unique `bench_nonce.txt`).
+
+Also measured: the grader's time to first feedback (its first progress line on stderr) and the
+time for a fresh interpreter to produce `grading.static_report` (the static checks alone).
+
+This is a script, not a test. It cleans up on every path, Ctrl-C included: containers and
+images labelled labkit.bench=1, the tag, the cold rounds' cache layers, temp folders, and
+finally `python -m grader clean`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import queue
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+LABEL = "labkit.bench=1"
+TAG = "labkit-bench:tmp"
+NONCE_FILE = "bench_nonce.txt"
+PREDICT_PATH = "/predict_iris"
+PREDICT_BODY = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]}).encode()
+READY_TIMEOUT = 60.0
+POLL_INTERVAL = 0.05
+GRADER_TIMEOUT = 900.0
+FIRST_LINE = "static checks"
+STAGE_LINE = re.compile(r"^\[\s*([\d.]+)s\] (.*)$")
+# The grader's progress stages, in order; the breakdown reports the time between consecutive ones.
+STAGES = ("static checks", "building the image", "inspecting the image", "starting the container",
+          "waiting for an HTTP answer", "cleaning up")
+
+STATIC_SNIPPET = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from grader import spec, grading
+t1 = time.perf_counter()
+exercise = spec.find_exercise(spec.load(), sys.argv[1])
+t2 = time.perf_counter()
+report, ctx = grading.static_report(exercise, Path(sys.argv[2]))
+t3 = time.perf_counter()
+print(json.dumps({
+    "import_s": t1 - t0, "spec_load_s": t2 - t1, "static_report_s": t3 - t2,
+    "checks": {r.spec.id: [r.status.value, round(r.duration, 4)] for r in report.results},
+}))
+"""
+
+
+class BenchError(Exception):
+    """Something the benchmark cannot go on with (the grader lost points, the app never answered, ...)."""
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+
+def docker(*args: str, check: bool = True, env: dict | None = None, timeout: float = 600.0) -> subprocess.CompletedProcess:
+    """Run the docker CLI; raise BenchError with its stderr when `check` and it fails."""
+    completed = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check and completed.returncode != 0:
+        raise BenchError(f"`docker {' '.join(args)}` failed ({completed.returncode}): {completed.stderr.strip()[:400]}")
+    return completed
+
+
+def quietly(action) -> None:
+    try:
+        action()
+    except Exception:
+        pass
+
+
+def med(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def fmt(seconds: float | None, width: int = 7) -> str:
+    return f"{seconds:{width}.2f}" if seconds is not None else " " * (width - 1) + "-"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+# --------------------------------------------------------------------------------------------
+# A: the grader
+
+
+@dataclass
+class GraderRun:
+    wall: float
+    returncode: int
+    stderr_lines: list[tuple[float, str]]  # (seconds since Popen, line) as they arrived
+    stdout: str
+    stopped_early: bool = False
+
+    def stage_times(self) -> dict[str, float]:
+        """Seconds since process start at which each progress stage was printed (first occurrence)."""
+        seen: dict[str, float] = {}
+        for at, line in self.stderr_lines:
+            match = STAGE_LINE.match(line)
+            text = match.group(2) if match else line
+            for stage in STAGES:
+                if text.startswith(stage) and stage not in seen:
+                    seen[stage] = at
+        return seen
+
+    def phases(self) -> dict[str, float]:
+        """Time between consecutive progress lines, from process start to process exit."""
+        seen = self.stage_times()
+        marks = [("process start", 0.0)] + [(s, seen[s]) for s in STAGES if s in seen] + [("exit", self.wall)]
+        out = {}
+        for (name, at), (_, next_at) in zip(marks, marks[1:]):
+            out[f"{name} -> next"] = next_at - at
+        return out
+
+    def facts(self) -> dict[str, float]:
+        match = re.search(r"Measured: (.*?); graded in ([\d.]+) s", self.stdout)
+        if not match:
+            return {}
+        facts = {"graded_in_s": float(match.group(2))}
+        for item in match.group(1).split(", "):
+            key, _, value = item.partition("=")
+            try:
+                facts[key] = float(value)
+            except ValueError:
+                pass
+        return facts
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.exercise = args.exercise
+        self.path = (ROOT / args.path).resolve() if not Path(args.path).is_absolute() else Path(args.path)
+        self.port = self._exercise_port()
+        self.classic_env = dict(os.environ, DOCKER_BUILDKIT="0")
+        self.current: subprocess.Popen | None = None  # the grader process running now, if any
+        self.temp_dirs: list[Path] = []
+        self.cold_pending: list[tuple[str, set[str]]] = []  # (nonce, dangling images before) to clean
+        self.cold_layers_removed = 0
+
+    def _exercise_port(self) -> int:
+        sys.path.insert(0, str(ROOT))
+        from grader import spec  # the bench runs with the project's interpreter
+
+        exercise = spec.find_exercise(spec.load(ROOT / "labs.yaml"), self.exercise)
+        if exercise is None:
+            raise BenchError(f"unknown exercise {self.exercise!r} in labs.yaml")
+        return exercise.port
+
+    # -- A ------------------------------------------------------------------------------------
+
+    def run_grader(self, folder: Path, stop_at: str | None = None) -> GraderRun:
+        """Run the grader as a subprocess, timestamping each stderr line as it arrives.
+
+        With `stop_at`, send SIGINT as soon as a stderr line contains it (the grader cleans up on
+        SIGINT) and wait for the process to end."""
+        lines: "queue.Queue[tuple[float, str] | None]" = queue.Queue()
+        stdout_parts: list[str] = []
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "grader", self.exercise, "--path", str(folder)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+        )
+        self.current = proc
+
+        def read_stderr() -> None:
+            for line in proc.stderr:
+                lines.put((time.perf_counter() - started, line.rstrip("\n")))
+            lines.put(None)
+
+        def read_stdout() -> None:
+            stdout_parts.append(proc.stdout.read())
+
+        readers = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=read_stdout, daemon=True)]
+        for reader in readers:
+            reader.start()
+        stderr_lines: list[tuple[float, str]] = []
+        stopped = False
+        deadline = started + GRADER_TIMEOUT
+        while True:
+            try:
+                item = lines.get(timeout=max(deadline - time.perf_counter(), 0.01))
+            except queue.Empty:
+                raise BenchError(f"the grader did not finish within {GRADER_TIMEOUT:.0f} s")
+            if item is None:
+                break
+            stderr_lines.append(item)
+            if stop_at and not stopped and stop_at in item[1]:
+                stopped = True
+                proc.send_signal(signal.SIGINT)
+        returncode = proc.wait(timeout=120)
+        wall = time.perf_counter() - started
+        for reader in readers:
+            reader.join(timeout=10)
+        self.current = None
+        return GraderRun(wall, returncode, stderr_lines, "".join(stdout_parts), stopped)
+
+    def grade(self, folder: Path) -> GraderRun:
+        run = self.run_grader(folder)
+        if run.returncode != 0:
+            tail = "\n".join(line for _, line in run.stderr_lines[-10:])
+            report_tail = "\n".join(run.stdout.strip().splitlines()[-6:])
+            raise BenchError(
+                f"the grader exited with code {run.returncode} on {folder} (0 = full marks is required "
+                f"to compare like with like).\n--- its stderr (tail) ---\n{tail}\n--- its report (tail) ---\n{report_tail}"
+            )
+        return run
+
+    def first_feedback(self) -> dict:
+        """Process start -> the grader's first progress line on stderr; then SIGINT and wait."""
+        run = self.run_grader(self.path, stop_at=FIRST_LINE)
+        first = next((at for at, line in run.stderr_lines if FIRST_LINE in line), None)
+        if first is None:
+            raise BenchError(f"the grader never printed {FIRST_LINE!r} on stderr (exit code {run.returncode})")
+        return {"first_line_s": first, "exit_after_sigint_s": run.wall, "returncode": run.returncode}
+
+    def static_report(self) -> dict:
+        """A fresh interpreter importing the grader and running grading.static_report, start to exit."""
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [PYTHON, "-c", STATIC_SNIPPET, self.exercise, str(self.path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        wall = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise BenchError(f"the static_report snippet failed ({completed.returncode}): {completed.stderr.strip()[-600:]}")
+        inner = json.loads(completed.stdout.strip().splitlines()[-1])
+        return {"process_s": wall, **inner}
+
+    # -- B ------------------------------------------------------------------------------------
+
+    def by_hand(self, folder: Path) -> dict:
+        """docker build, run, poll until HTTP 200, rm -f, rmi --no-prune; wall time and its phases."""
+        phases: dict[str, float] = {}
+        started = mark = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            phases[name] = now - mark
+            mark = now
+
+        docker("build", "-q", "--label", LABEL, "-t", TAG, str(folder), env=self.classic_env)
+        lap("build")
+        container = docker("run", "-d", "-p", f"127.0.0.1::{self.port}", "--label", LABEL, TAG).stdout.strip()
+        try:
+            lap("run -d")
+            published = docker("port", container, f"{self.port}/tcp").stdout.strip().splitlines()
+            host, _, port = published[0].rpartition(":")
+            if host != "127.0.0.1":
+                raise BenchError(f"the container's port is published on {host!r}, not 127.0.0.1: refusing to send traffic")
+            lap("port")
+            attempts = self._poll_ready(int(port), container)
+            lap("until HTTP 200")
+        finally:
+            docker("rm", "-f", container, check=False)
+        lap("rm -f")
+        docker("rmi", "--no-prune", TAG)
+        lap("rmi --no-prune")
+        return {"wall": time.perf_counter() - started, "phases": phases, "poll_attempts": attempts}
+
+    def _poll_ready(self, port: int, container: str) -> int:
+        """POST the iris body to 127.0.0.1:PORT every 50 ms until HTTP 200; the number of attempts."""
+        started = time.perf_counter()
+        attempts, last = 0, "no attempt"
+        while time.perf_counter() - started < READY_TIMEOUT:
+            attempts += 1
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)  # loopback only, never a proxy
+            try:
+                conn.request("POST", PREDICT_PATH, body=PREDICT_BODY, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    return attempts
+                last = f"HTTP {response.status}"
+            except (OSError, http.client.HTTPException) as error:
+                last = f"{type(error).__name__}"
+            finally:
+                conn.close()
+            time.sleep(POLL_INTERVAL)
+        state = docker("inspect", "-f", "{{.State.Status}} (exit {{.State.ExitCode}})", container, check=False).stdout.strip()
+        logs = docker("logs", "--tail", "10", container, check=False)
+        raise BenchError(
+            f"no HTTP 200 from POST {PREDICT_PATH} on 127.0.0.1:{port} within {READY_TIMEOUT:.0f} s "
+            f"(last: {last}; container {state}).\n{(logs.stdout + logs.stderr).strip()}"
+        )
+
+    # -- cold rounds ----------------------------------------------------------------------------
+
+    def cold_copy(self) -> tuple[Path, str]:
+        """A temp copy of the submission with a unique file, so `COPY . /app` and pip are rebuilt."""
+        folder = Path(tempfile.mkdtemp(prefix="labkit-bench-"))
+        self.temp_dirs.append(folder)
+        target = folder / self.path.name
+        shutil.copytree(self.path, target, symlinks=True)
+        nonce = secrets.token_hex(16)
+        (target / NONCE_FILE).write_text(nonce + "\n")
+        self.cold_pending.append((nonce, self._dangling()))
+        return target, nonce
+
+    @staticmethod
+    def _dangling() -> set[str]:
+        out = docker("images", "-q", "--no-trunc", "--filter", "dangling=true", check=False).stdout
+        return set(out.split())
+
+    def drop_cold_layers(self) -> None:
+        """Remove the cache layers the cold rounds left (they hold a nonce nobody will build again).
+
+        Only a dangling image new since the round began AND whose /app holds this round's nonce is
+        removed, so another user's images on the same engine are never touched."""
+        while self.cold_pending:
+            nonce, before = self.cold_pending.pop()
+            for image in sorted(self._dangling() - before):
+                if self._holds_nonce(image, nonce):
+                    if docker("rmi", image, check=False).returncode == 0:  # prunes its untagged parents down to the shared ones
+                        self.cold_layers_removed += 1
+
+    def _holds_nonce(self, image: str, nonce: str) -> bool:
+        workdir = docker("image", "inspect", "-f", "{{.Config.WorkingDir}}", image, check=False).stdout.strip() or "/app"
+        found = docker("run", "--rm", "--network", "none", "--label", LABEL, "--entrypoint", "cat",
+                       image, f"{workdir.rstrip('/')}/{NONCE_FILE}", check=False, timeout=60)
+        return found.returncode == 0 and found.stdout.strip() == nonce
+
+    # -- cleanup --------------------------------------------------------------------------------
+
+    def cleanup(self, grader_clean: bool = True) -> list[str]:
+        """Remove everything the bench made; returns what is still left (should be nothing)."""
+        proc = self.current
+        if proc is not None and proc.poll() is None:
+            # A Ctrl-C in a terminal already reached the grader (same process group); otherwise send one.
+            quietly(lambda: proc.send_signal(signal.SIGINT))
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        containers = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
+        if containers:
+            docker("rm", "-f", *containers, check=False)
+        docker("rmi", "--no-prune", TAG, check=False)
+        images = docker("images", "-q", "--filter", f"label={LABEL}", check=False).stdout.split()
+        if images:
+            docker("rmi", "-f", "--no-prune", *sorted(set(images)), check=False)
+        quietly(self.drop_cold_layers)
+        for folder in self.temp_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.temp_dirs.clear()
+        if grader_clean:
+            subprocess.run([PYTHON, "-m", "grader", "clean"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        left = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
+        left += docker("ps", "-aq", "--filter", "label=org.labkit.session", check=False).stdout.split()
+        left += docker("images", "-q", "--filter", f"label={LABEL}", check=False).stdout.split()
+        return left
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+
+
+def engine_version() -> str:
+    completed = docker("version", "--format", "{{.Server.Version}}", check=False)
+    if completed.returncode != 0:
+        raise BenchError(f"no Docker engine answers the docker CLI: {completed.stderr.strip()[:300]}")
+    return completed.stdout.strip()
+
+
+def header(args, engine: str, bench: Bench) -> dict:
+    info = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "engine": engine,
+        "python": platform.python_version(),
+        "python_executable": PYTHON,
+        "machine": f"{platform.system()} {platform.machine()}",
+        "cores": os.cpu_count(),
+        "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "runs": args.runs,
+        "cold_runs": args.cold_runs if args.cold else 0,
+        "exercise": args.exercise,
+        "path": str(bench.path),
+        "port": bench.port,
+    }
+    print("labkit grader benchmark: A = `python -m grader` vs B = the same work with the bare docker CLI")
+    print(f"  date {info['date']}   Docker engine {engine}   Python {info['python']}   {info['machine']}, {info['cores']} cores"
+          f"   load {' '.join(f'{x:.2f}' for x in info['loadavg_at_start'] or [])}")
+    print(f"  {args.exercise} at {bench.path}   N = {args.runs} warm rounds"
+          + (f" + {args.cold_runs} cold rounds" if args.cold else "") + " (A then B in each round, after one untimed warm-up of each)")
+    print("  Note: this machine is noisy (shared engine, other jobs); figures are medians (and minima) of interleaved runs,")
+    print("  compare ratios rather than absolute seconds.")
+    print(flush=True)
+    return info
+
+
+def progress(text: str) -> None:
+    print(f"  .. {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="warm rounds (default 5)")
+    parser.add_argument("--cold", action="store_true", help="also measure cold-cache rounds (pip layer rebuilt)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold rounds with --cold (default 3; ~15-30 s each side)")
+    parser.add_argument("--exercise", default="exercise-01")
+    parser.add_argument("--path", default="solutions/exercise-01", help="folder to grade (must get full marks)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write every sample and figure as JSON")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.cold_runs < 1:
+        parser.error("--runs and --cold-runs must be at least 1")
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    bench = None
+    status = 0
+    try:
+        engine = engine_version()
+        bench = Bench(args)
+        if not (bench.path / "Dockerfile").is_file():
+            raise BenchError(f"no Dockerfile in {bench.path}")
+        bench.cleanup(grader_clean=False)  # the bench's own leftovers of an earlier, killed run
+        info = header(args, engine, bench)
+        results = measure(bench, args)
+        print_tables(results)
+        if args.json:
+            write_json(args.json, info, results)
+            print(f"\nwrote {args.json}")
+    except BenchError as error:
+        print(f"\nbench aborted: {error}", file=sys.stderr)
+        status = 2
+    except KeyboardInterrupt:
+        print("\nbench interrupted: cleaning up", file=sys.stderr)
+        status = 130
+    finally:
+        if bench is not None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            left = bench.cleanup()
+            cold = f", {bench.cold_layers_removed} cold-round cache image(s) removed" if bench.cold_layers_removed else ""
+            if left:
+                print(f"cleanup: LEFT BEHIND {left}", file=sys.stderr)
+                status = status or 3
+            else:
+                print(f"cleanup: no bench or grader container/image left{cold}; temp folders removed; `grader clean` ran",
+                      file=sys.stderr)
+    return status
+
+
+def measure(bench: Bench, args) -> dict:
+    results: dict = {"A": [], "B": [], "A_cold": [], "B_cold": [], "first_line": [], "static_report": []}
+    progress("warm-up A (untimed)")
+    bench.grade(bench.path)
+    progress("warm-up B (untimed)")
+    bench.by_hand(bench.path)
+    for round_no in range(1, args.runs + 1):
+        a = bench.grade(bench.path)
+        b = bench.by_hand(bench.path)
+        first = bench.first_feedback()
+        static = bench.static_report()
+        results["A"].append({"wall": a.wall, "phases": a.phases(), "facts": a.facts(),
+                             "stderr": [[round(at, 3), line] for at, line in a.stderr_lines]})
+        results["B"].append(b)
+        results["first_line"].append(first)
+        results["static_report"].append(static)
+        progress(f"round {round_no}/{args.runs}: A {a.wall:.2f} s, B {b['wall']:.2f} s, "
+                 f"first line {first['first_line_s']:.2f} s, static_report {static['process_s']:.2f} s")
+    if args.cold:
+        for round_no in range(1, args.cold_runs + 1):
+            folder, _ = bench.cold_copy()
+            a = bench.grade(folder)
+            bench.drop_cold_layers()  # untimed
+            folder, _ = bench.cold_copy()
+            b = bench.by_hand(folder)
+            bench.drop_cold_layers()
+            results["A_cold"].append({"wall": a.wall, "phases": a.phases(), "facts": a.facts(),
+                                      "stderr": [[round(at, 3), line] for at, line in a.stderr_lines]})
+            results["B_cold"].append(b)
+            progress(f"cold round {round_no}/{args.cold_runs}: A {a.wall:.2f} s, B {b['wall']:.2f} s")
+    return summarise(results)
+
+
+def summarise(results: dict) -> dict:
+    summary = {}
+    for key in ("A", "B", "A_cold", "B_cold"):
+        walls = [sample["wall"] for sample in results[key]]
+        summary[key] = {"median": med(walls), "min": min(walls) if walls else None, "samples": walls}
+        names = list(results[key][0]["phases"]) if results[key] else []
+        summary[key]["phase_medians"] = {
+            name: med([s["phases"][name] for s in results[key] if name in s["phases"]]) for name in names
+        }
+    summary["ratio_warm"] = ratio(summary["A"]["median"], summary["B"]["median"])
+    summary["ratio_cold"] = ratio(summary["A_cold"]["median"], summary["B_cold"]["median"])
+    firsts = [f["first_line_s"] for f in results["first_line"]]
+    statics = [s["process_s"] for s in results["static_report"]]
+    summary["first_line"] = {"median": med(firsts), "min": min(firsts), "samples": firsts}
+    summary["static_report"] = {
+        "median": med(statics), "min": min(statics), "samples": statics,
+        "import_median": med([s["import_s"] for s in results["static_report"]]),
+        "spec_load_median": med([s["spec_load_s"] for s in results["static_report"]]),
+        "static_checks_median": med([s["static_report_s"] for s in results["static_report"]]),
+        "check_medians": {
+            check: med([s["checks"][check][1] for s in results["static_report"]])
+            for check in results["static_report"][0]["checks"]
+        },
+    }
+    facts = {}
+    for key in ("A", "A_cold"):
+        names = {n for s in results[key] for n in s["facts"]}
+        facts[key] = {n: med([s["facts"][n] for s in results[key] if n in s["facts"]]) for n in sorted(names)}
+    summary["grader_facts_medians"] = facts
+    summary["raw"] = results
+    return summary
+
+
+def print_tables(s: dict) -> None:
+    def row(label: str, entry: dict) -> None:
+        samples = " ".join(f"{x:.2f}" for x in entry["samples"])
+        print(f"  {label:<38} {fmt(entry['median'])} {fmt(entry['min'])}   [{samples}]")
+
+    print("\nwall time, seconds                       median     min   samples")
+    row("A  grader, warm cache", s["A"])
+    row("B  docker CLI by hand, warm cache", s["B"])
+    print(f"  {'A/B (median/median), warm':<38} {s['ratio_warm']:7.2f}x")
+    if s["A_cold"]["samples"]:
+        row("A_cold  grader, pip layer rebuilt", s["A_cold"])
+        row("B_cold  docker CLI, pip layer rebuilt", s["B_cold"])
+        print(f"  {'A_cold/B_cold (median/median)':<38} {s['ratio_cold']:7.2f}x")
+    print("\ntime to first feedback, seconds          median     min   samples")
+    row("grader: start -> 'static checks' line", s["first_line"])
+    row("static_report snippet: start -> exit", s["static_report"])
+    sr = s["static_report"]
+    checks = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sr["check_medians"].items())
+    print(f"    of which (medians): import grader {sr['import_median']:.2f} s, labs.yaml {sr['spec_load_median']:.3f} s, "
+          f"static checks {sr['static_checks_median']:.2f} s ({checks})")
+
+    for key, title in (("A", "A warm"), ("A_cold", "A cold")):
+        if not s[key]["samples"]:
+            continue
+        print(f"\n{title}: where the grader's time goes (median seconds between its stderr progress lines)")
+        for name, value in s[key]["phase_medians"].items():
+            print(f"  {name:<40} {fmt(value)}")
+        facts = s["grader_facts_medians"][key]
+        if facts:
+            print("  grader's own figures (medians): " + ", ".join(f"{k}={v:g}" for k, v in facts.items()))
+    for key, title in (("B", "B warm"), ("B_cold", "B cold")):
+        if not s[key]["samples"]:
+            continue
+        phases = ", ".join(f"{name} {value:.2f}" for name, value in s[key]["phase_medians"].items())
+        print(f"\n{title} phases (median seconds): {phases}")
+
+
+def write_json(path: Path, info: dict, summary: dict) -> None:
+    document = {**info, **summary}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
