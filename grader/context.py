@@ -10,7 +10,8 @@ from grader.dockerfile import Dockerfile, Instruction
 from grader.model import ExerciseSpec
 
 # What a check may need, in the order the grading produces it.
-NEEDS = ("nothing", "dockerfile", "build", "image", "container", "ready")
+# "last" checks need the container too, but run after every other check (they may stop it).
+NEEDS = ("nothing", "dockerfile", "build", "image", "container", "ready", "last")
 
 
 @dataclass
@@ -72,6 +73,12 @@ class Context:
     base_image: dict | None = None  # inspect of the image the final stage starts FROM
     run: RunState | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    # The engine session, for checks that must do more than read (a second build, a second
+    # run, a file lookup in the image). Only its methods touch the engine.
+    session: Any = None
+    # The folder that was built: a copy of the submission when the exercise plants files.
+    build_dir: Path | None = None
+    build_timeout: float = 600.0
 
     def blocker(self, needs: str) -> str | None:
         """Why a check that needs `needs` cannot run, or None when it can."""
@@ -88,6 +95,6 @@ class Context:
         if level >= NEEDS.index("container"):
             if self.run is None or self.run.container is None:
                 return "the container could not be started" + (f": {self.run.problem}" if self.run else "")
-        if level >= NEEDS.index("ready") and not self.run.ready:
+        if NEEDS.index("ready") <= level < NEEDS.index("last") and not self.run.ready:
             return "the app in the container never answered HTTP (see the readiness check)"
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -80,15 +82,37 @@ def grade(
     needs_engine = any(_level(spec) >= NEEDS.index("build") for spec in exercise.checks)
     if needs_engine:
         client = client or connect()
-        with Session(client, exercise.id) as session:
+        with Session(client, exercise.id) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
+            ctx.session = session
+            ctx.build_timeout = build_timeout
+            ctx.build_dir = prepare_build_dir(exercise, submission, Path(scratch))
             _build_and_inspect(ctx, session, build_timeout, progress)
             run_level("image")
             if _wants(exercise, "container") and ctx.blocker("image") is None:
                 _start_and_wait(ctx, session, progress)
             run_level("ready")
+            run_level("last")
             progress("cleaning up")
     report = Report(exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts)
     return report
+
+
+def copy_submission(submission: Path, target: Path) -> Path:
+    """Copy a submission folder (links kept as links, so nothing outside it is read)."""
+    shutil.copytree(submission, target, symlinks=True)
+    return target
+
+
+def prepare_build_dir(exercise: ExerciseSpec, submission: Path, scratch: Path) -> Path:
+    """The folder to build: the submission itself, or a copy with the exercise's planted files."""
+    if not exercise.plant:
+        return submission
+    folder = copy_submission(submission, scratch / "context")
+    for relative, text in exercise.plant.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
 
 
 def _context(exercise: ExerciseSpec, submission: Path) -> Context:
@@ -110,7 +134,7 @@ def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress:
     if ctx.dockerfile is None:
         return
     progress("building the image")
-    ctx.build = session.build(ctx.submission, ctx.dockerfile, timeout, on_progress=lambda text: progress(f"building: {text}"))
+    ctx.build = session.build(ctx.build_dir or ctx.submission, ctx.dockerfile, timeout, on_progress=lambda text: progress(f"building: {text}"))
     ctx.facts["build_seconds"] = round(ctx.build.duration, 2)
     if not ctx.build.ok:
         return

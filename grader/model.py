@@ -28,6 +28,16 @@ class CheckSpec:
     title: str
     hint: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Other languages' title and hint from labs.yaml's `title_<lang>` / `hint_<lang>` keys.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def title_in(self, language: str) -> str:
+        """The title in a language, English when it has none."""
+        return self.translations.get(language, {}).get("title") or self.title
+
+    def hint_in(self, language: str) -> str:
+        """The hint in a language, English when it has none."""
+        return self.translations.get(language, {}).get("hint") or self.hint
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,9 @@ class ExerciseSpec:
     folder: str
     port: int
     checks: tuple[CheckSpec, ...]
+    # Files the grader writes into a copy of the build context before building
+    # (relative path -> text), to see whether .dockerignore keeps them out.
+    plant: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def max_score(self) -> float:

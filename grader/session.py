@@ -154,6 +154,7 @@ class Session:
         dockerfile: Dockerfile | None,
         timeout: float,
         on_progress: Callable[[str], None] = lambda text: None,
+        buildargs: dict[str, str] | None = None,
     ) -> BuildResult:
         """Build FOLDER with the classic builder, streaming progress, aborting after `timeout` seconds."""
         started = time.monotonic()
@@ -171,6 +172,8 @@ class Session:
             # so two gradings of the same files never share (and remove) one image.
             "labels": json.dumps(self.image_labels),
         }
+        if buildargs:
+            params["buildargs"] = json.dumps(buildargs)
 
         def stream() -> None:
             try:
@@ -297,12 +300,27 @@ class Session:
 
     # -- run ---------------------------------------------------------------------------------
 
-    def start(self, image_id: str, port: int, limits: RunLimits = RunLimits()) -> RunningContainer:
-        """Start the image by id with limits, publishing `port` on a random 127.0.0.1 port."""
+    def start(
+        self,
+        image_id: str,
+        port: int,
+        limits: RunLimits = RunLimits(),
+        environment: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        mounts: dict[str, str] | None = None,
+    ) -> RunningContainer:
+        """Start the image by id with limits, publishing `port` on a random 127.0.0.1 port.
+
+        `mounts` maps host paths to read-only container paths; `command` replaces CMD
+        (it reaches the ENTRYPOINT as arguments, as with `docker run IMAGE ARGS`).
+        """
         container = self.client.containers.run(
             image_id,  # by id: a tag that is not found would make the SDK try to pull
+            command=command,
+            environment=environment or {},
+            volumes={host: {"bind": inside, "mode": "ro"} for host, inside in (mounts or {}).items()},
             detach=True,
-            name=f"labkit-{self.exercise_id}-{self.id}",
+            name=f"labkit-{self.exercise_id}-{self.id}-{len(self.containers)}",
             labels=self.labels,
             ports={f"{port}/tcp": ("127.0.0.1", None)},
             mem_limit=limits.memory,
@@ -361,6 +379,51 @@ class Session:
         return f"no HTTP answer on port {running.port} after {waited:.0f} s: {reason}" + (
             f"\nlast log lines:\n{logs}" if logs else ""
         )
+
+    def stop_seconds(self, running: RunningContainer, grace: float = 5.0) -> tuple[float, dict]:
+        """Time a `docker stop` with a short grace period; (seconds, final State)."""
+        started = time.monotonic()
+        try:
+            running._container.stop(timeout=int(grace))
+        except docker.errors.APIError:
+            pass
+        return time.monotonic() - started, running.state()
+
+    def wait_health(self, running: RunningContainer, timeout: float) -> tuple[str, str]:
+        """Poll the HEALTHCHECK status until healthy, unhealthy or `timeout`; (status, last probe output)."""
+        deadline = time.monotonic() + timeout
+        status, output = "none", ""
+        while True:
+            state = running.state()
+            health = state.get("Health") or {}
+            status = health.get("Status") or "none"
+            probes = health.get("Log") or []
+            output = (probes[-1].get("Output") or "").strip() if probes else ""
+            if status in ("healthy", "unhealthy", "none") or not state.get("Running") or time.monotonic() >= deadline:
+                return status, output
+            time.sleep(0.2)
+
+    def paths_in_image(self, image_id: str, paths: list[str]) -> dict[str, bool]:
+        """Which of these absolute paths exist in the image (read from a created, never started, container)."""
+        container = self.client.containers.create(image_id, labels=self.labels, command=["true"], entrypoint=[])
+        self.containers.append(container)
+        found = {}
+        try:
+            for path in paths:
+                try:
+                    stream, _ = container.get_archive(path)
+                    for _chunk in stream:  # drain so the connection is reusable
+                        break
+                    found[path] = True
+                except docker.errors.NotFound:
+                    found[path] = False
+        finally:
+            _quietly(lambda: container.remove(force=True))
+        return found
+
+    def save_image(self, image_id: str):
+        """The image as `docker save` writes it: an iterator of tar bytes."""
+        return self.client.images.get(image_id).save(named=False)
 
     # -- cleanup -----------------------------------------------------------------------------
 

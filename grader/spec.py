@@ -13,6 +13,7 @@ from grader.checks import registry
 from grader.model import CheckSpec, ExerciseSpec
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+TRANSLATED_KEY = re.compile(r"^(title|hint)_([a-z]{2})$")
 
 
 class SpecError(Exception):
@@ -82,7 +83,7 @@ def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | N
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, title, folder and checks")
         return None
-    known = {"id", "title", "folder", "port", "checks"}
+    known = {"id", "title", "folder", "port", "checks", "plant"}
     for key in sorted(set(raw) - known, key=str):
         errors.append(f"{where}.{key}: unknown key; an exercise has only {', '.join(sorted(known))}")
     exercise_id = _require_text(raw, "id", where, errors, "exercise-01")
@@ -108,7 +109,14 @@ def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | N
             errors.append(f"{where}.checks[{index}].id: `{check.id}` is used twice in this exercise; ids must be unique")
         seen.add(check.id)
         checks.append(check)
-    return ExerciseSpec(id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks))
+    plant = raw.get("plant") or {}
+    if not isinstance(plant, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in plant.items()):
+        errors.append(f"{where}.plant: must map relative file paths to their text, e.g. `plant: {{.env: \"TOKEN=x\"}}`")
+        plant = {}
+    for relative in plant:
+        if relative.startswith("/") or ".." in relative.split("/"):
+            errors.append(f"{where}.plant.{relative}: must be a path inside the submission folder")
+    return ExerciseSpec(id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant)
 
 
 def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
@@ -116,8 +124,13 @@ def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
         errors.append(f"{where}: must be a mapping with id, kind, points and title")
         return None
     known = {"id", "kind", "points", "title", "hint", "params"}
+    translations: dict[str, dict[str, str]] = {}
     for key in sorted(set(raw) - known, key=str):
-        errors.append(f"{where}.{key}: unknown key; a check has only {', '.join(sorted(known))}")
+        match = TRANSLATED_KEY.match(str(key))
+        if match and isinstance(raw[key], str):
+            translations.setdefault(match.group(2), {})[match.group(1)] = raw[key]
+            continue
+        errors.append(f"{where}.{key}: unknown key; a check has only {', '.join(sorted(known))} (and title_<lang>, hint_<lang>)")
     check_id = _require_text(raw, "id", where, errors, "expose-port")
     if check_id and not ID_PATTERN.match(check_id):
         errors.append(f"{where}.id: `{check_id}` may hold only lower-case letters, digits, `-`, `_` and `.`")
@@ -151,7 +164,9 @@ def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
         for name in kinds[kind].required_params:
             if name not in params:
                 errors.append(f"{where}.params.{name}: required by kind `{kind}`")
-    return CheckSpec(id=check_id, kind=kind, points=float(points), title=title, hint=hint, params=params)
+    return CheckSpec(
+        id=check_id, kind=kind, points=float(points), title=title, hint=hint, params=params, translations=translations
+    )
 
 
 def find_exercise(exercises: list[ExerciseSpec], exercise_id: str) -> ExerciseSpec | None:
