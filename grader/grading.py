@@ -27,6 +27,11 @@ def _level(spec: CheckSpec) -> int:
     return NEEDS.index(registry()[spec.kind].needs)
 
 
+def _uses_engine(spec: CheckSpec) -> bool:
+    kind = registry()[spec.kind]
+    return kind.uses_engine or NEEDS.index(kind.needs) >= NEEDS.index("build")
+
+
 def run_check(spec: CheckSpec, ctx: Context) -> CheckResult:
     """Run one check against what the context holds; a check that needs what failed is blocked."""
     kind = registry()[spec.kind]
@@ -52,7 +57,7 @@ def static_report(exercise: ExerciseSpec, submission: Path) -> tuple[Report, Con
     ctx = _context(exercise, submission)
     report = Report(exercise, submission)
     for spec in exercise.checks:
-        if _level(spec) <= NEEDS.index("dockerfile"):
+        if not _uses_engine(spec):
             report.results.append(run_check(spec, ctx))
     return report, ctx
 
@@ -71,21 +76,25 @@ def grade(
     ctx = _context(exercise, submission)
     results: dict[str, CheckResult] = {}
 
-    def run_level(level: str) -> None:
+    def run_level(level: str, with_engine: bool = True) -> None:
         for spec in exercise.checks:
-            if spec.id not in results and _level(spec) <= NEEDS.index(level):
-                results[spec.id] = run_check(spec, ctx)
-                on_result(results[spec.id])
+            if spec.id in results or _level(spec) > NEEDS.index(level):
+                continue
+            if _uses_engine(spec) and not with_engine:
+                continue
+            results[spec.id] = run_check(spec, ctx)
+            on_result(results[spec.id])
 
     progress("static checks")
-    run_level("dockerfile")
-    needs_engine = any(_level(spec) >= NEEDS.index("build") for spec in exercise.checks)
+    run_level("dockerfile", with_engine=False)
+    needs_engine = any(_uses_engine(spec) for spec in exercise.checks)
     if needs_engine:
         client = client or connect()
         with Session(client, exercise.id) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
             ctx.session = session
             ctx.build_timeout = build_timeout
             ctx.build_dir = prepare_build_dir(exercise, submission, Path(scratch))
+            run_level("nothing")  # engine-driven checks that need no Dockerfile (a Compose stack)
             _build_and_inspect(ctx, session, build_timeout, progress)
             run_level("image")
             if _wants(exercise, "container") and ctx.blocker("image") is None:

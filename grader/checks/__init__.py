@@ -20,13 +20,18 @@ class CheckKind:
     needs: str
     required_params: tuple[str, ...] = ()
     summary: str = ""
+    # True for checks that drive the engine themselves through ctx.session without
+    # needing the Dockerfile build (a Compose stack): they never run as static checks.
+    uses_engine: bool = False
 
 
 REGISTRY: dict[str, CheckKind] = {}
 
 
-def register(kind: str, needs: str, required_params: tuple[str, ...] = ()) -> Callable[[CheckFunction], CheckFunction]:
-    """Decorator: make a function the implementation of a check kind."""
+def register(
+    kind: str, needs: str, required_params: tuple[str, ...] = (), uses_engine: bool = False
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Decorator: make a function the implementation of a check kind (uses_engine: needs ctx.session)."""
     if needs not in NEEDS:
         raise ValueError(f"unknown need {needs!r}")
 
@@ -34,7 +39,7 @@ def register(kind: str, needs: str, required_params: tuple[str, ...] = ()) -> Ca
         if kind in REGISTRY:
             raise ValueError(f"check kind {kind!r} registered twice")
         summary = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
-        REGISTRY[kind] = CheckKind(kind, func, needs, tuple(required_params), summary)
+        REGISTRY[kind] = CheckKind(kind, func, needs, tuple(required_params), summary, uses_engine)
         return func
 
     return decorate
