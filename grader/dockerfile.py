@@ -11,6 +11,7 @@ from dockerfile_parse import DockerfileParser
 
 # A Dockerfile larger than this is not a lab answer; refusing it keeps parsing and linting bounded.
 MAX_DOCKERFILE_BYTES = 256 * 1024
+MAX_DOCKERFILE_LINES = 1000
 
 
 class DockerfileError(Exception):
@@ -145,6 +146,8 @@ def load(folder: Path, name: str = "Dockerfile") -> Dockerfile:
     if size > MAX_DOCKERFILE_BYTES:
         raise DockerfileError(f"{path} is {size:,} bytes; a lab Dockerfile is a few dozen lines — shorten it")
     raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DockerfileError(f"{path} is saved as UTF-16 text: save it as UTF-8 in your editor (the builder reads only UTF-8)")
     if b"\x00" in raw:
         raise DockerfileError(f"{path} is a binary file, not text: save it as plain UTF-8 text")
     try:
@@ -155,4 +158,10 @@ def load(folder: Path, name: str = "Dockerfile") -> Dockerfile:
         ) from None
     if not text.strip():
         raise DockerfileError(f"{path} is empty: write the instructions the TODOs ask for")
+    line_count = text.count("\n") + 1
+    if line_count > MAX_DOCKERFILE_LINES:
+        raise DockerfileError(
+            f"{path} has {line_count:,} lines; a lab Dockerfile has a few dozen (the grader reads at most "
+            f"{MAX_DOCKERFILE_LINES:,}): keep only the instructions the exercise asks for"
+        )
     return parse_text(text, path)

@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import docker.errors
+import requests
+
 from grader import dockerfile as dockerfile_module
 from grader.checks import registry
 from grader.checks.dockerfile_rules import final_base
@@ -44,6 +47,8 @@ def run_check(spec: CheckSpec, ctx: Context) -> CheckResult:
     except EngineUnavailable:
         raise
     except Exception as error:  # a grader bug or a wild submission must not end the grading
+        if ctx.session is not None and not ctx.session.engine_alive():
+            raise EngineUnavailable(f"the Docker engine stopped answering during check `{spec.id}` ({type(error).__name__})") from None
         return CheckResult(
             spec, Status.BLOCKED, f"the grader could not run this check ({type(error).__name__}: {error})",
             duration=time.monotonic() - started,
@@ -181,13 +186,20 @@ def _start_and_wait(ctx: Context, session: Session, progress: Progress) -> None:
     progress("starting the container")
     try:
         running = session.start(ctx.build.image_id, ctx.exercise.port, RunLimits())
-    except EngineUnavailable:
-        raise
-    except Exception as error:  # the engine refused to start it: the learner's image is at fault
-        ctx.run = RunState(None, ready=False, problem=f"the engine could not start it: {getattr(error, 'explanation', None) or error}")
+    except docker.errors.APIError as error:  # the engine refused to start it: the learner's image is at fault
+        if not session.engine_alive():
+            raise EngineUnavailable(f"the Docker engine stopped answering while starting the container ({error})") from None
+        ctx.run = RunState(None, ready=False, problem=f"the engine could not start it: {error.explanation or error}")
         return
+    except (requests.ConnectionError, docker.errors.DockerException) as error:
+        raise EngineUnavailable(f"the Docker engine stopped answering while starting the container ({type(error).__name__})") from None
     path, timeout = _ready_params(ctx.exercise)
     progress(f"waiting for an HTTP answer on port {ctx.exercise.port}")
-    ctx.run = session.wait_ready(running, path, timeout)
+    try:
+        ctx.run = session.wait_ready(running, path, timeout)
+    except (requests.ConnectionError, docker.errors.DockerException) as error:
+        if session.engine_alive():
+            raise
+        raise EngineUnavailable(f"the Docker engine stopped answering while the app started ({type(error).__name__})") from None
     if ctx.run.ready:
         ctx.facts["startup_seconds"] = round(ctx.run.startup_seconds, 2)

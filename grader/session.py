@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -21,6 +22,7 @@ import requests
 
 from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
+from grader.i18n import t
 
 # Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:
 # sweeping by the key finds all of them, by key=value one grading's.
@@ -30,11 +32,25 @@ SESSION_LABEL = "org.labkit.session"
 EXERCISE_LABEL = "org.labkit.exercise"
 
 LOG_TAIL_LINES = 25
+MAX_CONTEXT_BYTES = 500_000_000  # a lab's build context is a few MB; refuse gigabytes before sending them
+MAX_STEP_WRITE_BYTES = 2_000_000_000  # what one build step may write before the grader stops it
+DISK_LOOK_SECONDS = 2.0
+MAX_RESPONSE_BYTES = 1_000_000  # of an HTTP body or an exec's output: a learner's app may send gigabytes
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 
 class EngineUnavailable(Exception):
     """No Docker engine answered, or it went away mid-grading: nothing can be graded."""
+
+
+class EngineDiskFull(EngineUnavailable):
+    """The engine ran out of disk: the machine's problem, not the learner's."""
+
+    def __init__(self, detail: str):
+        super().__init__(
+            f"the Docker engine at {engine_address()} is out of disk space ({detail.strip()[:160]}). "
+            "Free space with `python -m grader clean --cache` and `docker system df`, then grade again"
+        )
 
 
 def engine_address() -> str:
@@ -91,17 +107,55 @@ class RunningContainer:
         return self.host_port
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """An HTTP request to the app through its published port on 127.0.0.1."""
-        kwargs.setdefault("timeout", 5.0)
-        return self._http.request(method, f"http://127.0.0.1:{self.host_port}{path}", **kwargs)
+        """An HTTP request to the app through its published port on 127.0.0.1, its body read bounded.
 
-    def exec_output(self, command: list[str]) -> tuple[int, str]:
-        """Run a command inside the container; (exit code, combined output)."""
+        A learner's app may answer a huge body, or trickle one byte at a time: at most
+        MAX_RESPONSE_BYTES are kept, and reading the body may not take longer than the timeout.
+        """
+        kwargs.setdefault("timeout", 5.0)
+        timeout = kwargs["timeout"]
+        budget = sum(timeout) if isinstance(timeout, tuple) else float(timeout)
+        response = self._http.request(method, f"http://127.0.0.1:{self.host_port}{path}", stream=True, **kwargs)
+        deadline = time.monotonic() + budget
+        body = bytearray()
         try:
-            result = self._container.exec_run(command, stdout=True, stderr=True)
-        except docker.errors.APIError as error:
-            return 126, str(error.explanation or error)
-        return result.exit_code if result.exit_code is not None else 0, (result.output or b"").decode("utf-8", "replace")
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) >= MAX_RESPONSE_BYTES:
+                    break
+                if time.monotonic() > deadline:
+                    raise requests.Timeout(f"the body did not arrive within {budget:.0f} s")
+        finally:
+            response.close()
+        response._content = bytes(body[:MAX_RESPONSE_BYTES])  # what .text and .json() read
+        response._content_consumed = True
+        return response
+
+    def exec_output(self, command: list[str], timeout: float = 10.0) -> tuple[int, str]:
+        """Run a command inside the container; (exit code, output), bounded in time and size."""
+        api = self._container.client.api
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True)["Id"]
+                chunks, size = [], 0
+                for chunk in api.exec_start(exec_id, stream=True):
+                    if size < MAX_RESPONSE_BYTES:
+                        chunks.append(chunk)
+                        size += len(chunk)
+                outcome["output"] = b"".join(chunks)[:MAX_RESPONSE_BYTES]
+                outcome["code"] = api.exec_inspect(exec_id).get("ExitCode")
+            except docker.errors.APIError as error:
+                outcome["code"], outcome["output"] = 126, str(error.explanation or error).encode()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():  # the container is force-removed at cleanup, which ends the exec
+            return 124, f"`{' '.join(command)}` did not finish within {timeout:.0f} s"
+        code = outcome.get("code")
+        return (code if code is not None else 0), outcome.get("output", b"").decode("utf-8", "replace")
 
     def state(self) -> dict:
         """The container's State, freshly read."""
@@ -126,7 +180,8 @@ class Session:
 
     client: docker.DockerClient
     exercise_id: str
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # LABKIT_SESSION_PREFIX lets a caller (a batch, a test) find its own sessions' resources.
+    id: str = field(default_factory=lambda: os.environ.get("LABKIT_SESSION_PREFIX", "") + uuid.uuid4().hex[:12])
     containers: list[Any] = field(default_factory=list)
     image_ids: list[str] = field(default_factory=list)
 
@@ -160,7 +215,10 @@ class Session:
         started = time.monotonic()
         events: "queue.Queue[tuple[str, Any]]" = queue.Queue()
         holder: dict[str, Any] = {}
-        context = _context_tar(folder)
+        try:
+            context = _context_tar(folder)
+        except ContextTooLarge as error:
+            return BuildResult(ok=False, duration=time.monotonic() - started, error=str(error))
         api = self.client.api
         params = {
             "rm": True,
@@ -195,28 +253,49 @@ class Session:
 
         worker = threading.Thread(target=stream, name=f"build-{self.id}", daemon=True)
         worker.start()
-        lines: list[str] = []
+        lines: "collections.deque[str]" = collections.deque(maxlen=LOG_TAIL_LINES)  # a step may print gigabytes
         step, total, image_id, error_text = None, 0, None, ""
         cached = 0
         running_in = None  # the container of the RUN step in progress (the classic builder names it)
+        next_disk_look = started + DISK_LOOK_SECONDS
         while True:
             remaining = timeout - (time.monotonic() - started)
-            if remaining <= 0:
+            written = None
+            if running_in and time.monotonic() >= next_disk_look:
+                # The classic builder cannot cap what a step writes: watch it and stop it instead.
+                next_disk_look = time.monotonic() + DISK_LOOK_SECONDS
+                written = _bytes_written(api, running_in)
+            if remaining <= 0 or (written or 0) > MAX_STEP_WRITE_BYTES:
                 _abort_response(holder.get("response"))
                 if running_in:
                     # The engine cancels the step when the stream drops; removing its container
                     # ourselves makes sure nothing keeps running, whatever the engine does.
                     _quietly(lambda: self.client.api.remove_container(running_in, force=True))
                 instruction = _step_instruction(dockerfile, step)
-                where = f" at step {step}/{total} `{instruction.keyword} {instruction.value[:60]}` ({instruction.location})" if instruction else ""
+                if remaining > 0:
+                    where = f"step {step}/{total} `{instruction.keyword} {instruction.value[:60]}` ({instruction.location})" if instruction else "a build step"
+                    return BuildResult(
+                        ok=False,
+                        duration=time.monotonic() - started,
+                        error=(
+                            f"{where} wrote more than {MAX_STEP_WRITE_BYTES // 1_000_000:,} MB to the image, so the grader "
+                            "stopped it: a lab image needs far less. Check for a loop that writes files, or a download "
+                            "you do not need"
+                        ),
+                        step=step,
+                        instruction=instruction,
+                        log_tail=_tail(lines),
+                        cached_steps=cached,
+                        total_steps=total,
+                    )
+                where = t(
+                    "build_timeout.where", step=step, total=total, keyword=instruction.keyword,
+                    value=instruction.value[:60], location=instruction.location,
+                ) if instruction else ""
                 return BuildResult(
                     ok=False,
                     duration=time.monotonic() - started,
-                    error=(
-                        f"the build did not finish within {timeout:.0f} s{where}. A step that never ends "
-                        "(a server started in RUN, an `input()`, an endless loop) blocks the build; "
-                        "if it is only slow, pass `--build-timeout` with more seconds"
-                    ),
+                    error=t("build_timeout.message", seconds=timeout, where=where),
                     step=step,
                     instruction=instruction,
                     log_tail=_tail(lines),
@@ -264,6 +343,8 @@ class Session:
             if "error" in event:
                 error_text = event.get("errorDetail", {}).get("message") or event["error"]
         duration = time.monotonic() - started
+        if "no space left on device" in error_text.lower():
+            raise EngineDiskFull(error_text)
         # The engine appends one LABEL step per label; learners count only their own steps.
         learner_total = max(total - len(self.image_labels), 0) if total else 0
         if error_text or not image_id:
@@ -288,6 +369,13 @@ class Session:
             cached_steps=min(cached, learner_total),
             total_steps=learner_total,
         )
+
+    def engine_alive(self) -> bool:
+        """True when the engine still answers a ping."""
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
 
     def inspect_image(self, reference: str) -> dict | None:
         """`docker image inspect` of an image, or None when it is not on the engine."""
@@ -376,8 +464,8 @@ class Session:
 
         reason = diagnose_not_answering(_Probe, running.port)  # type: ignore[arg-type]
         logs = running.logs_tail(10)
-        return f"no HTTP answer on port {running.port} after {waited:.0f} s: {reason}" + (
-            f"\nlast log lines:\n{logs}" if logs else ""
+        return t("not_answering.message", port=running.port, seconds=waited, reason=reason) + (
+            t("container_exit.logs", logs=logs) if logs else ""
         )
 
     def stop_seconds(self, running: RunningContainer, grace: float = 5.0) -> tuple[float, dict]:
@@ -464,31 +552,62 @@ def describe_exit(state: dict, logs: str) -> str:
     """How a container died, for a learner: exit code, OOM, the tail of its logs."""
     code = state.get("ExitCode")
     if state.get("OOMKilled"):
-        how = "it was killed for using more memory than allowed (OOM-killed)"
+        how = t("container_exit.oom")
     elif code == 137:
-        how = "it was killed (exit code 137)"
+        how = t("container_exit.killed")
     else:
-        how = f"it exited with code {code}"
-    text = f"the container stopped right after starting: {how}"
+        how = t("container_exit.code", code=code)
+    text = t("container_exit.stopped", how=how)
     if state.get("Error"):
-        text += f" ({state['Error']})"
-    if logs:
-        text += f"\nlast log lines:\n{logs}"
-    else:
-        text += "; it printed nothing"
+        text += t("container_exit.error", error=state["Error"])
+    text += t("container_exit.logs", logs=logs) if logs else t("container_exit.silent")
     return text
 
 
-def _context_tar(folder: Path) -> io.BytesIO | Any:
-    """The build context as the docker CLI sends it: the folder, minus what .dockerignore excludes."""
-    from docker import utils
+class ContextTooLarge(Exception):
+    """The build context is far larger than a lab needs: refused before sending it."""
 
-    exclude = None
+
+def context_files(folder: Path) -> list[str]:
+    """The files of the build context, as the docker CLI picks them (.dockerignore applied)."""
+    from docker.utils.build import exclude_paths
+
+    exclude: list[str] = []
     ignore_file = folder / ".dockerignore"
     if ignore_file.is_file():
         lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
         exclude = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-    return utils.tar(str(folder), exclude=exclude, dockerfile=("Dockerfile", None), gzip=False)
+    return sorted(exclude_paths(str(folder), exclude, dockerfile="Dockerfile"))
+
+
+def _context_tar(folder: Path) -> Any:
+    """The build context tar, refused early (with its size) when it exceeds MAX_CONTEXT_BYTES."""
+    from docker.utils.build import create_archive
+
+    files = context_files(folder)
+    total = 0
+    for relative in files:
+        try:
+            total += os.lstat(folder / relative).st_size  # a link counts as itself: it is sent as a link
+        except OSError:
+            continue
+        if total > MAX_CONTEXT_BYTES:
+            break
+    if total > MAX_CONTEXT_BYTES:
+        biggest = max(files, key=lambda f: _size_or_zero(folder / f), default="?")
+        raise ContextTooLarge(
+            f"the build context ({folder}) holds more than {MAX_CONTEXT_BYTES // 1_000_000:,} MB "
+            f"(the largest file: {biggest}, {_size_or_zero(folder / biggest) / 1e6:,.0f} MB); a lab needs a few MB. "
+            "List data, virtual environments and caches in .dockerignore"
+        )
+    return create_archive(str(folder), files, gzip=False)
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
 
 
 def _abort_response(response: Any) -> None:
@@ -522,13 +641,13 @@ def explain_build_error(
     error_text: str, instruction: Any, dockerfile: Dockerfile | None, step: int | None, total: int
 ) -> str:
     """Turn the engine's build error into a sentence a beginner can act on."""
-    where = f"step {step}/{total} `{instruction.keyword} {instruction.value[:70]}` ({instruction.location})" if instruction else ""
+    where = t(
+        "build_error.where", step=step, total=total, keyword=instruction.keyword,
+        value=instruction.value[:70], location=instruction.location,
+    ) if instruction else ""
     lowered = error_text.lower()
     if "requires buildkit" in lowered or "--mount" in lowered:
-        return (
-            f"{where or 'a RUN'} uses BuildKit-only syntax (`RUN --mount`), and the grader builds with the classic builder: "
-            "install with a plain `RUN pip install --no-cache-dir -r requirements.txt`"
-        )
+        return t("build_error.buildkit", where=where or t("build_error.a_run"))
     parse_error = re.search(r"parse error (?:on )?line (\d+): (.*)", error_text, re.I)
     if parse_error:
         line, problem = parse_error.group(1), parse_error.group(2)
@@ -537,16 +656,13 @@ def explain_build_error(
         extra = ""
         # The classic builder reports a heredoc's body line, not the `<<EOF` line itself.
         if any("<<" in earlier_line for earlier_line in earlier):
-            extra = " Heredocs (`<<EOF`) need BuildKit, which the classic builder lacks: write one RUN per command with `&&`."
+            extra = t("build_error.heredoc")
         elif "todo" in text.lower():
-            extra = " It is leftover TODO text: replace it with the instruction the TODO asks for."
-        return f"Dockerfile line {line} (`{text[:70]}`) is not valid: {problem}.{extra}"
+            extra = t("build_error.todo_text")
+        return t("build_error.parse", line=line, text=text[:70], problem=problem, extra=extra)
     unknown = re.search(r"unknown instruction: (\S+)", error_text, re.I)
     if unknown:
-        return (
-            f"`{unknown.group(1)}` is not a Dockerfile instruction: every line must start with FROM, RUN, COPY, WORKDIR, "
-            "EXPOSE, CMD… (a heredoc `<<EOF` needs BuildKit, which the classic builder lacks)"
-        )
+        return t("build_error.unknown_instruction", word=unknown.group(1))
     if any(marker in lowered for marker in ("pull access denied", "repository does not exist", "manifest unknown", "no such host", "not found: manifest", "failed to resolve")) or (
         instruction is not None and instruction.keyword == "FROM"
     ):
@@ -556,26 +672,31 @@ def explain_build_error(
         elif named:
             image = named.group(1).rstrip(",")
         else:
-            image = "the FROM image"
-        return (
-            f"the base image `{image}` is not on this machine and could not be pulled ({error_text.strip()[:120]}). "
-            f"Check its name and tag; then `docker pull {image}` where a registry is reachable, or `make setup`"
-        )
+            image = t("build_error.the_from_image")
+        return t("build_error.base_image", image=image, error=error_text.strip()[:120])
     copy_missing = re.search(r"(?:COPY|ADD) failed: (?:file not found|forbidden path|stat [^:]*).*?(?:stat )?([^\s:]+): (?:file does not exist|no such file)", error_text, re.I)
     if "copy failed" in lowered or "add failed" in lowered:
-        name = copy_missing.group(1) if copy_missing else "a source"
-        return (
-            f"{where or 'a COPY'} cannot find `{name}` in the exercise folder: check the file name, that it sits next to "
-            "the Dockerfile, and that .dockerignore does not exclude it"
-        )
+        name = copy_missing.group(1) if copy_missing else t("build_error.a_source")
+        return t("build_error.copy_missing", where=where or t("build_error.a_copy"), name=name)
     code = re.search(r"returned a non-zero code: (\d+)", error_text)
     if code:
-        return f"{where or 'a RUN step'} failed with exit code {code.group(1)}: read the last lines of its output below and fix the command"
-    return f"the build failed{' at ' + where if where else ''}: {error_text.strip()[:300]}"
+        return t("build_error.run_failed", where=where or t("build_error.a_run_step"), code=code.group(1))
+    at = t("build_error.at", where=where) if where else ""
+    return t("build_error.failed", at=at, error=error_text.strip()[:300])
 
 
-def _tail(lines: list[str]) -> str:
-    return "\n".join(lines[-LOG_TAIL_LINES:])
+def _tail(lines) -> str:
+    return "\n".join(list(lines)[-LOG_TAIL_LINES:])
+
+
+def _bytes_written(api: Any, container_id: str) -> int | None:
+    """Bytes a build step's container has written so far (its read-write layer), None when unknown."""
+    try:
+        # The SDK's inspect_container has no `size` argument; the API's `?size=1` gives SizeRw.
+        response = api._get(api._url("/containers/{0}/json", container_id), params={"size": 1})
+        return api._result(response, json=True).get("SizeRw")
+    except Exception:  # the step may have just finished and its container gone
+        return None
 
 
 def _quietly(action: Callable[[], Any]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,22 +28,33 @@ def exercise01(repo):
 
 
 @pytest.fixture
-def no_leftovers(engine):
-    """Fails the test when a grading leaves a container or a grader-labelled image behind.
+def no_leftovers(engine, monkeypatch):
+    """Fails the test when its gradings leave a container or a grader-labelled image behind.
 
-    Compares before and after, so that another grader working on the same engine at the
-    same time (a developer's benchmark) is not blamed on this test.
+    Each test's sessions get a prefix of their own (inherited by grader subprocesses), so
+    another grader working on the same engine at the same time is not blamed on this test.
     """
-    containers_before = {c.id for c in engine.containers.list(all=True)}
-    images_before = {i.id for i in labelled(engine)[1]}
-    yield
-    containers, images = labelled(engine)
-    new_labelled = [c.name for c in containers if c.id not in containers_before]
-    assert not new_labelled, f"containers left behind: {new_labelled}"
-    new_images = [i.id for i in images if i.id not in images_before]
-    assert not new_images, f"images left behind: {new_images}"
-    after = {c.id for c in engine.containers.list(all=True)}
-    assert after <= containers_before, f"new containers left on the engine: {after - containers_before}"
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    monkeypatch.setenv("LABKIT_SESSION_PREFIX", prefix)
+    containers_before = {c["Id"] for c in _containers(engine)}
+    yield prefix
+    mine = lambda labels: (labels or {}).get(SESSION_LABEL, "").startswith(prefix)  # noqa: E731
+    assert not [c["Names"] for c in _containers(engine) if mine(c.get("Labels"))], "containers left behind"
+    assert not [i.id for i in labelled(engine)[1] if mine(i.labels)], "images left behind"
+    # Build-step containers carry no label: a new unlabelled container that stays is a leak.
+    # (Another build running on the same engine makes such containers come and go: wait a little.)
+    deadline = time.monotonic() + 10
+    while True:
+        new = {c["Id"] for c in _containers(engine) if not (c.get("Labels") or {}).get(SESSION_LABEL)} - containers_before
+        if not new or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not new, f"new containers left on the engine: {new}"
+
+
+def _containers(engine) -> list[dict]:
+    """Every container as the list endpoint returns it (no per-container inspect that could race)."""
+    return engine.api.containers(all=True)
 
 
 @pytest.fixture
