@@ -1,0 +1,89 @@
+"""A second, throwaway Docker engine on this machine (own socket, data root, exec root, pidfile, bridge)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+
+@dataclass
+class Engine:
+    """A dockerd started by a test; `url` goes into DOCKER_HOST."""
+
+    root: Path
+    process: subprocess.Popen
+    bridge: str
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.root}/docker.sock"
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.url, version="auto", timeout=60)
+
+    def kill(self) -> None:
+        """SIGKILL the daemon (a crash, as the fault tests want)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def remove(self) -> None:
+        """Stop it and remove everything it had: mounts, folders, the bridge."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        subprocess.run(["pkill", "-f", f"containerd.*{self.root}"], check=False)
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if str(self.root) in line.split()[1]]
+        for mount in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+        subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
+
+
+def start_engine(name: str, subnet: str, images: list[str]) -> Engine:
+    """Start a dockerd named NAME on bridge subnet SUBNET (e.g. 172.30.71.1/24), load IMAGES from the main engine."""
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        raise RuntimeError("a second engine needs root and dockerd")
+    root = Path(f"/tmp/labkit-{name}")
+    bridge = f"lk-{name}"[:15]
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    subprocess.run(["ip", "link", "delete", bridge], check=False, capture_output=True)
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", subnet, "dev", bridge], check=True)
+    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+    log = open(root / "dockerd.log", "w")
+    process = subprocess.Popen(
+        [
+            "dockerd", "--host", f"unix://{root}/docker.sock", "--data-root", str(root / "data"),
+            "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
+            "--iptables=false", "--ip-masq=false",  # the main engine owns iptables; builds need no network here
+        ],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    engine = Engine(root, process, bridge)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            engine.client().ping()
+            break
+        except Exception:
+            if process.poll() is not None or time.monotonic() > deadline:
+                engine.remove()
+                raise RuntimeError(f"the second engine did not start: {(root / 'dockerd.log').read_text()[-500:] if root.exists() else ''}")
+            time.sleep(0.2)
+    for image in images:
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "-H", engine.url, "load", "-q"], stdin=save.stdout, check=True, capture_output=True)
+        save.wait()
+    return engine
