@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -10,33 +11,61 @@ from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
+from rich.text import Text
 
 from grader import __version__, spec
-from grader.grading import DEFAULT_BUILD_TIMEOUT, grade
-from grader.report import gradescope, points, render_terminal, write_json
+from grader.grading import DEFAULT_BUILD_TIMEOUT, grade, static_report
+from grader.i18n import available_languages, current_language, set_language, t
+from grader.model import Status
+from grader.progress_store import ProgressStore, store_path
+from grader.report import (
+    exercise_title, gradescope, hint_levels, points, render_static, render_terminal, result_text, write_json,
+)
 from grader.session import EngineUnavailable, connect, sweep
 
 EXIT_FULL, EXIT_POINTS_LOST, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("list", "clean")
+COMMANDS = ("list", "clean", "batch", "hint")
 
 
 def _grade_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m grader",
-        description="Grade a Docker-for-ML exercise: static checks, a real build, image checks, a run.",
-        epilog="Other commands: `python -m grader list` (the exercises), `python -m grader clean` (remove leftovers).",
-    )
-    parser.add_argument("exercise", help="exercise id, e.g. exercise-01 (see `python -m grader list`)")
-    parser.add_argument("--path", type=Path, help="grade this folder as the exercise instead of exercises/EXERCISE")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write Gradescope results.json to FILE")
+    parser = argparse.ArgumentParser(prog="python -m grader", description=t("cli.description"), epilog=t("cli.epilog"))
+    _exercise_arguments(parser)
+    parser.add_argument("--json", type=Path, metavar="FILE", help=t("cli.help_json"))
     parser.add_argument(
         "--build-timeout", type=float, default=DEFAULT_BUILD_TIMEOUT, metavar="SECONDS",
-        help=f"give up on a build after this many seconds (default {DEFAULT_BUILD_TIMEOUT:.0f})",
+        help=t("cli.help_build_timeout", default=DEFAULT_BUILD_TIMEOUT),
     )
-    parser.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="also show logs and lint listings of failed checks")
+    parser.add_argument("-v", "--verbose", action="store_true", help=t("cli.help_verbose"))
+    parser.add_argument("--watch", action="store_true", help=t("cli.help_watch"))
+    parser.add_argument("--no-record", action="store_true", help=t("cli.help_no_record", path=store_path()))
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     return parser
+
+
+def _exercise_arguments(parser: argparse.ArgumentParser) -> None:
+    """EXERCISE, --path, --labs and --lang: what grade and hint share."""
+    parser.add_argument("exercise", help=t("cli.help_exercise"))
+    parser.add_argument("--path", type=Path, help=t("cli.help_path"))
+    parser.add_argument("--labs", type=Path, help=t("cli.help_labs"))
+    _language_argument(parser)
+
+
+def _language_argument(parser: argparse.ArgumentParser) -> None:
+    # main() has already applied it (help texts are translated too); argparse only validates it.
+    parser.add_argument("--lang", choices=available_languages(), help=t("cli.help_lang"))
+
+
+def _language_option(argv: list[str]) -> str | None:
+    """The value of --lang in ARGV when it names a language we have."""
+    for index, word in enumerate(argv):
+        if word == "--lang" and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif word.startswith("--lang="):
+            value = word.split("=", 1)[1]
+        else:
+            continue
+        return value if value in available_languages() else None
+    return None
 
 
 def _raise_interrupt(signum, frame):  # SIGTERM unwinds like Ctrl-C so every `with Session` cleans up
@@ -49,21 +78,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if threading_is_main():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+    language = _language_option(argv)
+    if language:
+        set_language(language)
     try:
         if argv and argv[0] == "list":
-            return cmd_list(argv[1:])
+            return cmd_list(argv[1:], err)
+        if argv and argv[0] == "hint":
+            return cmd_hint(argv[1:], err)
         if argv and argv[0] == "clean":
             return cmd_clean(argv[1:], err)
+        if argv and argv[0] == "batch":
+            from grader import batch_cli
+
+            return batch_cli.main(argv[1:], err)
         return cmd_grade(argv, err)
     except spec.SpecError as error:
-        err.print(f"error: labs.yaml is invalid, nothing graded.\n{error}", markup=False)
+        err.print(t("cli.labs_invalid", error=error), markup=False)
         return EXIT_NOT_GRADABLE
     except EngineUnavailable as error:
-        err.print(f"error: {error}", markup=False)
+        err.print(t("cli.error", error=error), markup=False)
         return EXIT_NOT_GRADABLE
     except KeyboardInterrupt:
-        err.print("interrupted: the grader removed what it had started", markup=False)
+        err.print(t("cli.interrupted"), markup=False)
         return EXIT_INTERRUPTED
+    finally:
+        if language:
+            set_language(None)  # back to the locale: main() may be called again in the same process
 
 
 def threading_is_main() -> bool:
@@ -73,32 +114,79 @@ def threading_is_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def cmd_grade(argv: list[str], err: Console) -> int:
-    """Grade one submission and print the report."""
-    args = _grade_parser().parse_args(argv)
+def _resolve(args: argparse.Namespace, err: Console):
+    """(exercise, submission folder) the arguments name, or the exit code after saying what is wrong."""
     exercises = spec.load(args.labs)
     exercise = spec.find_exercise(exercises, args.exercise)
     if exercise is None:
         known = ", ".join(e.id for e in exercises)
-        err.print(f"error: unknown exercise `{args.exercise}`; known: {known} (see `python -m grader list`)", markup=False)
+        err.print(t("cli.unknown_exercise", exercise=args.exercise, known=known), markup=False)
         return EXIT_NOT_GRADABLE
     labs_root = (args.labs.resolve().parent if args.labs else spec.default_labs_path().parent)
     submission = (args.path or labs_root / exercise.folder).resolve()
     if not submission.is_dir():
-        err.print(f"error: no folder at {submission}: pass the folder that holds your Dockerfile with --path", markup=False)
+        err.print(t("cli.no_folder", path=submission), markup=False)
         return EXIT_NOT_GRADABLE
+    return exercise, submission
+
+
+def _store(err: Console) -> ProgressStore:
+    return ProgressStore(warn=lambda text: err.print(text, markup=False))
+
+
+def cmd_grade(argv: list[str], err: Console) -> int:
+    """Grade one submission and print the report (again on every save with --watch)."""
+    args = _grade_parser().parse_args(argv)
+    resolved = _resolve(args, err)
+    if isinstance(resolved, int):
+        return resolved
+    exercise, submission = resolved
     out = _stdout_console()
     client = connect()
-    report = _grade_with_progress(exercise, submission, args.build_timeout, client, err)
-    render_terminal(report, out, verbose=args.verbose)
-    if args.json:
-        write_json(gradescope(report), args.json)
-    return EXIT_FULL if report.full_marks else EXIT_POINTS_LOST
+    # Only a learner's own runs are progress: not CI's, and not an instructor's (--no-record).
+    store = None if args.no_record or os.environ.get("CI") == "true" else _store(err)
+
+    def grade_and_show() -> int:
+        report = _grade_with_progress(exercise, submission, args.build_timeout, client, err)
+        render_terminal(report, out, verbose=args.verbose)
+        if args.json:
+            write_json(gradescope(report), args.json)
+        if store is not None:
+            store.record(report)
+        return EXIT_FULL if report.full_marks else EXIT_POINTS_LOST
+
+    if args.watch:
+        return _watch(exercise, submission, grade_and_show, out, err)
+    return grade_and_show()
+
+
+def _watch(exercise, submission: Path, grade_and_show, out: Console, err: Console) -> int:
+    """Grade now and after every save until Ctrl-C (main turns that into exit code 130)."""
+    from grader.watch import watch
+
+    gradings = [0]
+
+    def full() -> None:
+        if gradings[0]:
+            out.print(Text(t("watch.full"), style="bold"))
+        gradings[0] += 1
+        grade_and_show()
+        err.print(t("watch.watching", path=submission), markup=False)
+
+    def static() -> None:
+        render_static(static_report(exercise, submission)[0], out)
+
+    def changed(files: list[str]) -> None:
+        shown = ", ".join(files[:3]) + (t("watch.more_files", count=len(files) - 3) if len(files) > 3 else "")
+        out.rule(Text(t("watch.changed", time=time.strftime("%H:%M:%S"), files=shown)))
+
+    watch(submission, grade=full, static=static, on_change=changed)
+    return EXIT_INTERRUPTED  # not reached: watch() ends only by Ctrl-C
 
 
 def _grade_with_progress(exercise, submission: Path, build_timeout: float, client, err: Console):
     if err.is_terminal:
-        with err.status(f"grading {submission}", spinner="dots") as status:
+        with err.status(t("cli.grading", path=submission), spinner="dots") as status:
             return grade(exercise, submission, build_timeout=build_timeout, client=client, progress=lambda text: status.update(text))
     started = time.monotonic()
     last = [""]
@@ -120,27 +208,94 @@ def _stdout_console() -> Console:
     return console
 
 
-def cmd_list(argv: list[str]) -> int:
-    """List the exercises with their checks and points."""
-    parser = argparse.ArgumentParser(prog="python -m grader list", description="List the exercises.")
-    parser.add_argument("--labs", type=Path)
+def cmd_list(argv: list[str], err: Console) -> int:
+    """List the exercises with their checks, points and the learner's best score so far."""
+    parser = argparse.ArgumentParser(prog="python -m grader list", description=t("cli.list_description"))
+    parser.add_argument("--labs", type=Path, help=t("cli.help_labs"))
+    _language_argument(parser)
     args = parser.parse_args(argv)
     out = Console(highlight=False, soft_wrap=True)
+    store = _store(err)
     for exercise in spec.load(args.labs):
-        out.print(f"{exercise.id}  {exercise.title}  ({len(exercise.checks)} checks, {points(exercise.max_score)} points)  {exercise.folder}", markup=False)
+        best, entry = store.best(exercise.id), store.entry(exercise.id) or {}
+        progress = t("list.not_graded")
+        if best is not None:
+            progress = t(
+                "list.best", best=points(best[0]), best_max=points(best[1]), gradings=entry.get("gradings", 1),
+                last=points(entry.get("last", best[0])), max=points(entry.get("max", best[1])),
+            )
+        out.print(
+            t("list.line", id=exercise.id, title=exercise_title(exercise), checks=len(exercise.checks),
+              points=points(exercise.max_score), folder=exercise.folder, progress=progress),
+            markup=False,
+        )
+    return 0
+
+
+def cmd_hint(argv: list[str], err: Console) -> int:
+    """One more hint for the first failing check: static checks run now, the others come from the last grading."""
+    parser = argparse.ArgumentParser(prog="python -m grader hint", description=t("cli.hint_description"))
+    _exercise_arguments(parser)
+    parser.add_argument("--reset", action="store_true", help=t("cli.help_reset"))
+    args = parser.parse_args(argv)
+    resolved = _resolve(args, err)
+    if isinstance(resolved, int):
+        return resolved
+    exercise, submission = resolved
+    out = Console(highlight=False, soft_wrap=True)
+    store = _store(err)
+    if args.reset:
+        store.reset_hints(exercise.id)
+        out.print(t("hint_cmd.reset", exercise=exercise.id), markup=False)
+        return 0
+    report, _ = static_report(exercise, submission)
+    failing = next((r for r in report.results if r.status is not Status.PASSED), None)
+    if failing is not None and failing.status is Status.BLOCKED:
+        out.print(t("hint_cmd.blocked", reason=failing.message), markup=False)
+        return 0
+    note = ""
+    if failing is not None:
+        check_id, feedback = failing.spec.id, result_text(failing, with_hint=False)
+    else:
+        entry = store.entry(exercise.id) or {}
+        if "when" not in entry:
+            out.print(t("hint_cmd.grade_first", exercise=exercise.id), markup=False)
+            return 0
+        static_ids = {r.spec.id for r in report.results}
+        known = {check.id for check in exercise.checks}
+        failed = [f for f in store.failed_checks(exercise.id) if f["id"] in known and f["id"] not in static_ids]
+        if not failed:
+            out.print(t("hint_cmd.nothing", when=entry["when"]), markup=False)
+            return 0
+        check_id, feedback = failed[0]["id"], str(failed[0].get("message") or "")
+        note = t("hint_cmd.from_last_grading", when=entry["when"])
+    levels = hint_levels(exercise, check_id)
+    level = store.next_hint_level(exercise.id, check_id)
+    shown = min(level, len(levels))
+    check = next(c for c in exercise.checks if c.id == check_id)
+    header = t("hint_cmd.header", level=shown, levels=len(levels), title=check.title_in(current_language()), check=check_id)
+    out.print(Text(header, style="bold"))
+    if note:
+        out.print(Text(note, style="dim"))
+    if feedback:
+        out.print(Text(t("hint_cmd.feedback", feedback=feedback)))
+    out.print(Text(levels[shown - 1]))
+    out.print(Text(t("hint_cmd.no_more", exercise=exercise.id) if level >= len(levels) else t("hint_cmd.more_available"), style="dim"))
     return 0
 
 
 def cmd_clean(argv: list[str], err: Console) -> int:
     """Remove every container and image the grader labelled, e.g. after a killed run."""
-    parser = argparse.ArgumentParser(prog="python -m grader clean", description="Remove the grader's leftover containers and images.")
-    parser.add_argument("--cache", action="store_true", help="also remove the layers kept as build cache")
+    parser = argparse.ArgumentParser(prog="python -m grader clean", description=t("cli.clean_description"))
+    parser.add_argument("--cache", action="store_true", help=t("cli.help_cache"))
     args = parser.parse_args(argv)
     client = connect()
     containers, images = sweep(client, prune_cache=args.cache)
     pruned = ""
     if args.cache:
         result = client.images.prune(filters={"dangling": True})
-        pruned = f", {len(result.get('ImagesDeleted') or [])} cached layer image(s) pruned"
-    Console(highlight=False, soft_wrap=True).print(f"removed {containers} container(s) and {images} image(s) labelled by the grader{pruned}", markup=False)
+        pruned = t("cli.clean_pruned", count=len(result.get("ImagesDeleted") or []))
+    Console(highlight=False, soft_wrap=True).print(
+        t("cli.clean_done", containers=containers, images=images, pruned=pruned), markup=False
+    )
     return 0

@@ -24,14 +24,21 @@ def available_languages() -> list[str]:
 
 
 def language_from_environment() -> str:
-    """The language the locale asks for (LC_ALL, LC_MESSAGES, LANG, LANGUAGE), if we have it."""
-    for variable in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+    """The language asked for by LABKIT_LANG, else the locale (LANGUAGE, LC_ALL, LC_MESSAGES, LANG), as gettext reads it."""
+    explicit = os.environ.get("LABKIT_LANG", "").lower()
+    if explicit in available_languages():
+        return explicit
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(variable, "")
+        if not value:
+            continue
         code = value.split(":")[0].split("_")[0].split(".")[0].lower()
+        if code in ("c", "posix"):
+            return DEFAULT_LANGUAGE  # the C locale means untranslated text
         if code in available_languages():
             return code
-        if value and code not in ("", "c", "posix"):
-            break
+        if variable != "LANGUAGE":
+            break  # the first set locale variable decides, as in gettext
     return DEFAULT_LANGUAGE
 
 

@@ -11,12 +11,27 @@ from rich.table import Table
 from rich.text import Text
 
 from grader import __version__
-from grader.model import CheckResult, Report, Status
+from grader.i18n import catalog, current_language, t
+from grader.model import CheckResult, ExerciseSpec, Report, Status
 
 MAX_TEST_OUTPUT = 8_000  # characters per check in JSON outputs
 MAX_TOTAL_OUTPUT = 200_000  # Gradescope and PrairieLearn choke on huge results
 
-SYMBOLS = {Status.PASSED: ("PASS", "green"), Status.FAILED: ("FAIL", "red"), Status.BLOCKED: ("SKIP", "yellow")}
+SYMBOLS = {Status.PASSED: ("report.passed", "green"), Status.FAILED: ("report.failed", "red"), Status.BLOCKED: ("report.blocked", "yellow")}
+
+
+def status_label(status: Status) -> str:
+    """PASS / FAIL / SKIP in the current language."""
+    return t(SYMBOLS[status][0])
+
+
+def exercise_title(exercise: ExerciseSpec) -> str:
+    """The exercise's title in the current language (catalog key `exercise.<id>.title`), English otherwise."""
+    language = current_language()
+    translated = getattr(exercise, "title_in", None)
+    if callable(translated):
+        return translated(language)
+    return catalog(language).get(f"exercise.{exercise.id}.title") or exercise.title
 
 
 def points(value: float) -> str:
@@ -25,45 +40,59 @@ def points(value: float) -> str:
 
 
 def score_line(report: Report) -> str:
-    """The last line of every terminal report."""
+    """The last line of every terminal report; the same in every language, because tools parse it."""
     return f"Score: {points(report.score)}/{points(report.max_score)}"
 
 
 def result_text(result: CheckResult, with_hint: bool = True) -> str:
     """A check's feedback as plain text: where, what, and how to fix it."""
     text = f"{result.location}: {result.message}" if result.location else result.message
-    if with_hint and result.status is Status.FAILED and result.spec.hint:
-        text += f"\nHint: {result.spec.hint}"
+    hint = result.spec.hint_in(current_language())
+    if with_hint and result.status is Status.FAILED and hint:
+        text += "\n" + t("report.hint_line", hint=hint)
     return text
 
 
 def render_terminal(report: Report, console: Console, verbose: bool = False) -> None:
     """Print the report as a table, failures with their hints, then the score line."""
-    table = Table(title=f"{report.exercise.id} — {report.exercise.title}", title_justify="left", expand=False)
+    language = current_language()
+    table = Table(title=f"{report.exercise.id} — {exercise_title(report.exercise)}", title_justify="left", expand=False)
     table.add_column("", no_wrap=True)
-    table.add_column("Check", overflow="fold")
-    table.add_column("Points", justify="right", no_wrap=True)
-    table.add_column("Feedback", overflow="fold")
+    table.add_column(t("report.column_check"), overflow="fold")
+    table.add_column(t("report.column_points"), justify="right", no_wrap=True)
+    table.add_column(t("report.column_feedback"), overflow="fold")
     for result in report.results:
-        label, style = SYMBOLS[result.status]
         table.add_row(
-            Text(label, style=style),
-            result.spec.title,
+            Text(status_label(result.status), style=SYMBOLS[result.status][1]),
+            result.spec.title_in(language),
             f"{points(result.score)}/{points(result.max_score)}",
             Text(result_text(result, with_hint=False)),
         )
     console.print(table)
     failed = [r for r in report.results if r.status is Status.FAILED]
     if failed:
-        console.print(Text("Hints for what failed:", style="bold"))
+        console.print(Text(t("report.hints_heading"), style="bold"))
         for result in failed:
-            console.print(Text(f"- {result.spec.title}: ", style="bold red") + Text(result.spec.hint or "see the feedback above"))
+            hint = result.spec.hint_in(language) or t("report.see_feedback")
+            console.print(Text(f"- {result.spec.title_in(language)}: ", style="bold red") + Text(hint))
             if verbose and result.detail:
                 console.print(Text("  " + result.detail.replace("\n", "\n  "), style="dim"))
     facts = ", ".join(f"{key}={value}" for key, value in report.facts.items())
     if facts:
-        console.print(Text(f"Measured: {facts}; graded in {report.duration:.1f} s", style="dim"))
+        console.print(Text(t("report.measured", facts=facts, seconds=report.duration), style="dim"))
     console.print(score_line(report), markup=False, highlight=False)
+
+
+def render_static(report: Report, console: Console) -> None:
+    """The static checks' results as short lines (instant feedback while watching); no score line."""
+    console.print(Text(t("report.static_heading"), style="bold"))
+    language = current_language()
+    for result in report.results:
+        label, style = status_label(result.status), SYMBOLS[result.status][1]
+        line = Text(f"{label:<4} ", style=style) + Text(result.spec.title_in(language))
+        if result.status is not Status.PASSED:
+            line += Text(" — " + result_text(result, with_hint=False))
+        console.print(line)
 
 
 def _bounded(text: str, limit: int = MAX_TEST_OUTPUT) -> str:
@@ -79,7 +108,7 @@ def gradescope(report: Report) -> dict[str, Any]:
             output += "\n\n" + result.detail
         tests.append(
             {
-                "name": result.spec.title,
+                "name": result.spec.title_in(current_language()),
                 "number": str(number),
                 "score": result.score,
                 "max_score": result.max_score,
@@ -110,3 +139,15 @@ def write_json(document: dict[str, Any], path: Path) -> None:
     """Write a JSON document, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def hint_levels(exercise: ExerciseSpec, check_id: str) -> list[str]:
+    """A check's hints from general to specific: labs.yaml's hint, then `hint.<exercise>.<check>.<n>` (n = 2, 3, …)."""
+    language = current_language()
+    spec = next(check for check in exercise.checks if check.id == check_id)
+    levels = [spec.hint_in(language)] if spec.hint_in(language) else []
+    number = 2
+    while (key := f"hint.{exercise.id}.{check_id}.{number}") in catalog(language) or key in catalog("en"):
+        levels.append(t(key))
+        number += 1
+    return levels or [t("report.see_feedback")]

@@ -17,6 +17,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.docker)
 
 
+@pytest.fixture(autouse=True)
+def english_and_private_progress(monkeypatch, tmp_path_factory):
+    """Tests read English messages whatever the developer's locale, and never touch their progress file."""
+    from grader import i18n
+
+    monkeypatch.setenv("LABKIT_LANG", "en")  # inherited by `python -m grader` subprocesses
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+    i18n.set_language(None)
+    yield
+    i18n.set_language(None)
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     """The repository root."""

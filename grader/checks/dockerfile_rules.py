@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from grader.checks import register
 from grader.context import Context
 from grader.dockerfile import image_of
+from grader.i18n import t
 from grader.model import Outcome
 
 TODO_PATTERN = re.compile(r"\bTODO\b")
@@ -26,11 +27,9 @@ def no_todo(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     dockerfile = ctx.dockerfile
     todo_lines = [n for n, line in enumerate(dockerfile.lines, start=1) if TODO_PATTERN.search(line)]
     if not todo_lines:
-        return Outcome.ok("no TODO left")
+        return Outcome.ok(t("no_todo.ok"))
     return Outcome.fail(
-        f"{len(todo_lines)} TODO line(s) left, at line(s) {_lines_list(todo_lines)}: write the instruction each TODO "
-        "asks for, then delete the TODO comment",
-        location=f"Dockerfile:{todo_lines[0]}",
+        t("no_todo.left", count=len(todo_lines), lines=_lines_list(todo_lines)), location=f"Dockerfile:{todo_lines[0]}"
     )
 
 
@@ -56,20 +55,20 @@ def base_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The final stage starts FROM an official Python slim image with a pinned tag."""
     instruction = final_base(ctx)
     if instruction is None:
-        return Outcome.fail("the Dockerfile has no FROM instruction: the first instruction must be `FROM python:3.11-slim`")
+        return Outcome.fail(t("base_image.no_from"))
     reference = image_of(instruction.value)
     repo, tag, digest = split_image_reference(reference)
     where = instruction.location  # the FROM to edit, even when the final stage starts FROM an earlier stage
     if repo.lower() not in OFFICIAL_PYTHON:
-        return Outcome.fail(f"`FROM {reference}` is not the official `python` image: use `python:3.11-slim`", where)
+        return Outcome.fail(t("base_image.not_official", reference=reference), where)
     if tag is None and digest is None:
-        return Outcome.fail(f"`FROM {reference}` has no tag, so it means `latest`, which changes under you: pin it, e.g. `python:3.11-slim`", where)
+        return Outcome.fail(t("base_image.no_tag", reference=reference), where)
     if tag == "latest":
-        return Outcome.fail(f"`FROM {reference}` uses `latest`, which changes under you: pin a version, e.g. `python:3.11-slim`", where)
+        return Outcome.fail(t("base_image.latest", reference=reference), where)
     pattern = params.get("tag_pattern", r"^3\.\d+(\.\d+)?-slim")
     if tag is not None and not re.search(pattern, tag):
-        return Outcome.fail(f"`FROM {reference}`: the tag `{tag}` is not a slim Python 3 image; a full image adds hundreds of MB — use `python:3.11-slim`", where)
-    return Outcome.ok(f"`FROM {reference}`", where)
+        return Outcome.fail(t("base_image.not_slim", reference=reference, tag=tag), where)
+    return Outcome.ok(t("base_image.ok", reference=reference), where)
 
 
 @register("workdir_before_copy", needs="dockerfile")
@@ -91,18 +90,17 @@ def workdir_before_copy(ctx: Context, params: Mapping[str, Any]) -> Outcome:
                 destination = instruction.value.split()[-1] if instruction.value.split() else ""
                 relative = destination and not destination.startswith(("/", "$"))
                 why = (
-                    f"its destination `{destination}` is relative, so the files land in `/`, mixed with the system's"
+                    t("workdir_before_copy.relative", destination=destination)
                     if relative
-                    else "the files go where no WORKDIR is set, and CMD will run from `/`"
+                    else t("workdir_before_copy.no_workdir")
                 )
                 return Outcome.fail(
-                    f"`{instruction.keyword} {instruction.value}` comes before any WORKDIR: {why}. "
-                    "Put `WORKDIR /app` above it",
+                    t("workdir_before_copy.before_workdir", keyword=instruction.keyword, value=instruction.value, why=why),
                     instruction.location,
                 )
     if copies == 0:
-        return Outcome.fail("no COPY puts the app into the image: add `COPY . /app` after `WORKDIR /app`")
-    return Outcome.ok("WORKDIR is set before files are copied")
+        return Outcome.fail(t("workdir_before_copy.no_copy"))
+    return Outcome.ok(t("workdir_before_copy.ok"))
 
 
 def _env_disables_pip_cache(ctx: Context, before_line: int) -> bool:
@@ -117,23 +115,14 @@ def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """Every `pip install` runs with --no-cache-dir, so pip's download cache stays out of the image."""
     installs = [ins for ins in ctx.dockerfile.find("RUN") if PIP_INSTALL.search(ins.value)]
     if not installs:
-        return Outcome.fail(
-            "no RUN instruction installs the requirements: add `RUN pip install --no-cache-dir -r requirements.txt`"
-        )
+        return Outcome.fail(t("pip_no_cache.no_install"))
     for instruction in installs:
         if "--no-cache-dir" not in instruction.value and not _env_disables_pip_cache(ctx, instruction.line):
-            return Outcome.fail(
-                f"`RUN {instruction.value[:80]}` keeps pip's download cache in the image (tens of MB for nothing): "
-                "add `--no-cache-dir` after `pip install`",
-                instruction.location,
-            )
+            return Outcome.fail(t("pip_no_cache.keeps_cache", command=instruction.value[:80]), instruction.location)
     requirement = params.get("requirements_file")
     if requirement and not any(reads_requirements(ins.value, requirement) for ins in installs):
-        return Outcome.fail(
-            f"no `pip install` reads `{requirement}`: install from it with `-r {requirement}` so the versions are the pinned ones",
-            installs[0].location,
-        )
-    return Outcome.ok("pip installs without keeping its cache", installs[0].location)
+        return Outcome.fail(t("pip_no_cache.no_requirements", requirement=requirement), installs[0].location)
+    return Outcome.ok(t("pip_no_cache.ok"), installs[0].location)
 
 
 def reads_requirements(command: str, filename: str) -> bool:
@@ -166,26 +155,15 @@ def exec_form_cmd(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The final stage's CMD (or ENTRYPOINT) is written in exec (JSON) form."""
     starts = ctx.dockerfile.find("ENTRYPOINT", stage_only_final=True) or ctx.dockerfile.find("CMD", stage_only_final=True)
     if not starts:
-        return Outcome.fail('no CMD says how to start the app: add `CMD ["python", "flask_api_v2.py"]` as the last line')
+        return Outcome.fail(t("exec_form_cmd.missing"))
     instruction = starts[-1]
+    written = {"keyword": instruction.keyword, "value": instruction.value}
     if instruction.json_args() == []:
-        return Outcome.fail(
-            f"`{instruction.keyword} {instruction.value}` is empty, so the image starts nothing: "
-            'write `CMD ["python", "flask_api_v2.py"]`',
-            instruction.location,
-        )
+        return Outcome.fail(t("exec_form_cmd.empty", **written), instruction.location)
     if instruction.json_args() is None:
         if instruction.value.strip().startswith("["):
-            return Outcome.fail(
-                f"`{instruction.keyword} {instruction.value}` is not valid JSON, so Docker runs it through a shell: "
-                'use double quotes and commas, e.g. `CMD ["python", "flask_api_v2.py"]`',
-                instruction.location,
-            )
+            return Outcome.fail(t("exec_form_cmd.bad_json", **written), instruction.location)
         words = shlex_words(instruction.value)
         suggestion = ", ".join(f'"{w}"' for w in words) or '"python", "flask_api_v2.py"'
-        return Outcome.fail(
-            f"`{instruction.keyword} {instruction.value}` is shell form: `/bin/sh` becomes PID 1 and the app never gets "
-            f"`docker stop`'s signal. Write it as JSON: `{instruction.keyword} [{suggestion}]`",
-            instruction.location,
-        )
-    return Outcome.ok(f"`{instruction.keyword} {instruction.value}` is exec form", instruction.location)
+        return Outcome.fail(t("exec_form_cmd.shell_form", suggestion=suggestion, **written), instruction.location)
+    return Outcome.ok(t("exec_form_cmd.ok", **written), instruction.location)

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from grader.checks import register
 from grader.context import Context
+from grader.i18n import t
 from grader.model import Outcome
 
 MB = 1_000_000
@@ -27,17 +28,12 @@ def image_exposes(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     port = int(params["port"])
     exposed = sorted((image_config(ctx).get("ExposedPorts") or {}).keys())
     if f"{port}/tcp" in exposed:
-        return Outcome.ok(f"the image exposes {port}/tcp", _dockerfile_line(ctx, "EXPOSE"))
+        return Outcome.ok(t("image_exposes.ok", port=port), _dockerfile_line(ctx, "EXPOSE"))
     if not exposed:
         cmd_line = _dockerfile_line(ctx, "CMD")
-        above = f" above the CMD ({cmd_line})" if cmd_line else ""
-        return Outcome.fail(
-            f"the image exposes no port: add `EXPOSE {port}`{above}; it documents the port, `docker run -p` publishes it",
-        )
-    return Outcome.fail(
-        f"the image exposes {', '.join(exposed)} but the app listens on {port}: write `EXPOSE {port}`",
-        _dockerfile_line(ctx, "EXPOSE"),
-    )
+        above = t("image_exposes.above_cmd", location=cmd_line) if cmd_line else ""
+        return Outcome.fail(t("image_exposes.none", port=port, above=above))
+    return Outcome.fail(t("image_exposes.wrong_port", exposed=", ".join(exposed), port=port), _dockerfile_line(ctx, "EXPOSE"))
 
 
 @register("image_exec_form", needs="image")
@@ -48,14 +44,10 @@ def image_exec_form(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     which = "ENTRYPOINT" if config.get("Entrypoint") else "CMD"
     where = _dockerfile_line(ctx, which)
     if not start:
-        return Outcome.fail('the image has no start command: add `CMD ["python", "flask_api_v2.py"]`', where)
+        return Outcome.fail(t("image_exec_form.none"), where)
     if len(start) >= 2 and start[0] in ("/bin/sh", "sh", "/bin/bash") and start[1] == "-c":
-        return Outcome.fail(
-            f"the image starts `{' '.join(start)}`: a shell is PID 1 and swallows signals. "
-            f"Write {which} in JSON form, e.g. `CMD [\"python\", \"flask_api_v2.py\"]`",
-            where,
-        )
-    return Outcome.ok(f"the image starts {start} directly", where)
+        return Outcome.fail(t("image_exec_form.shell", command=" ".join(start), which=which), where)
+    return Outcome.ok(t("image_exec_form.ok", start=start), where)
 
 
 @register("image_workdir", needs="image")
@@ -64,13 +56,10 @@ def image_workdir(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     expected = params.get("path", "/app")
     actual = image_config(ctx).get("WorkingDir") or ""
     if actual.rstrip("/") == expected.rstrip("/"):
-        return Outcome.ok(f"working directory {actual}", _dockerfile_line(ctx, "WORKDIR"))
+        return Outcome.ok(t("image_workdir.ok", actual=actual), _dockerfile_line(ctx, "WORKDIR"))
     if not actual:
-        return Outcome.fail(f"the image has no working directory: add `WORKDIR {expected}` before the COPY")
-    return Outcome.fail(
-        f"the working directory is `{actual}`, expected `{expected}`: write `WORKDIR {expected}`",
-        _dockerfile_line(ctx, "WORKDIR"),
-    )
+        return Outcome.fail(t("image_workdir.none", expected=expected))
+    return Outcome.fail(t("image_workdir.wrong", actual=actual, expected=expected), _dockerfile_line(ctx, "WORKDIR"))
 
 
 def size_over_base(ctx: Context) -> int | None:
@@ -87,15 +76,11 @@ def image_size(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     added = size_over_base(ctx)
     total_mb = int(ctx.image.get("Size", 0)) / MB
     if added is None:
-        return Outcome.fail(f"the base image could not be inspected, so the size over it is unknown (image: {total_mb:.0f} MB)")
-    added_mb = added / MB
-    if added_mb <= budget_mb:
-        return Outcome.ok(f"{added_mb:.0f} MB over the base image (budget {budget_mb:.0f} MB; total {total_mb:.0f} MB)")
-    return Outcome.fail(
-        f"the image adds {added_mb:.0f} MB over its base, more than the {budget_mb:.0f} MB budget: "
-        "use `--no-cache-dir`, a slim base, a .dockerignore, and install only what requirements.txt lists",
-        _dockerfile_line(ctx, "RUN"),
-    )
+        return Outcome.fail(t("image_size.unknown_base", total_mb=total_mb))
+    sizes = {"added_mb": added / MB, "budget_mb": budget_mb, "total_mb": total_mb}
+    if sizes["added_mb"] <= budget_mb:
+        return Outcome.ok(t("image_size.ok", **sizes))
+    return Outcome.fail(t("image_size.over", **sizes), _dockerfile_line(ctx, "RUN"))
 
 
 def layers_added(ctx: Context) -> int | None:
@@ -114,10 +99,8 @@ def image_layers(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     total = len((ctx.image.get("RootFS") or {}).get("Layers") or [])
     limit = params.get("max_added_layers")
     if added is None:
-        return Outcome.ok(f"{total} layers (the base image could not be inspected, so the added ones are unknown)")
-    text = f"{total} layers, {added} added over the base image"
+        return Outcome.ok(t("image_layers.unknown_base", total=total))
+    text = t("image_layers.count", total=total, added=added)
     if limit is not None and added > int(limit):
-        return Outcome.fail(
-            f"{text}; at most {limit} expected: each RUN/COPY/ADD adds one — join related RUN commands with `&&`"
-        )
+        return Outcome.fail(t("image_layers.too_many", text=text, limit=limit))
     return Outcome.ok(text)

