@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from grader.dockerfile import Dockerfile, Instruction
+from grader.i18n import t
 from grader.model import ExerciseSpec
 
 # What a check may need, in the order the grading produces it.
@@ -84,17 +85,17 @@ class Context:
         """Why a check that needs `needs` cannot run, or None when it can."""
         level = NEEDS.index(needs)
         if level >= NEEDS.index("dockerfile") and self.dockerfile is None:
-            return f"no Dockerfile to read ({self.dockerfile_problem})"
+            return t("blocker.no_dockerfile", problem=self.dockerfile_problem)
         if level >= NEEDS.index("image"):
             if self.build is None:
-                return "the image was not built"
+                return t("blocker.not_built")
             if not self.build.ok:
-                return "the build failed (see the build check)"
+                return t("blocker.build_failed")
             if self.image is None:
-                return "the built image could not be inspected"
+                return t("blocker.not_inspected")
         if level >= NEEDS.index("container"):
             if self.run is None or self.run.container is None:
-                return "the container could not be started" + (f": {self.run.problem}" if self.run else "")
+                return t("blocker.not_started", problem=f": {self.run.problem}" if self.run and self.run.problem else "")
         if NEEDS.index("ready") <= level < NEEDS.index("last") and not self.run.ready:
-            return "the app in the container never answered HTTP (see the readiness check)"
+            return t("blocker.never_answered")
         return None

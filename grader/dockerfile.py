@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
+from grader.i18n import t
+
 # A Dockerfile larger than this is not a lab answer; refusing it keeps parsing and linting bounded.
 MAX_DOCKERFILE_BYTES = 256 * 1024
 MAX_DOCKERFILE_LINES = 1000
@@ -141,27 +143,22 @@ def load(folder: Path, name: str = "Dockerfile") -> Dockerfile:
     """Read and parse FOLDER/NAME, or raise DockerfileError saying what is wrong and how to fix it."""
     path = folder / name
     if not path.is_file():
-        raise DockerfileError(f"no {name} in {folder}: create {path} (the exercise's starter has one with TODOs)")
+        raise DockerfileError(t("dockerfile.missing", name=name, folder=folder, path=path))
     size = path.stat().st_size
     if size > MAX_DOCKERFILE_BYTES:
-        raise DockerfileError(f"{path} is {size:,} bytes; a lab Dockerfile is a few dozen lines — shorten it")
+        raise DockerfileError(t("dockerfile.too_big", path=path, size=f"{size:,}"))
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DockerfileError(f"{path} is saved as UTF-16 text: save it as UTF-8 in your editor (the builder reads only UTF-8)")
+        raise DockerfileError(t("dockerfile.utf16", path=path))
     if b"\x00" in raw:
-        raise DockerfileError(f"{path} is a binary file, not text: save it as plain UTF-8 text")
+        raise DockerfileError(t("dockerfile.binary", path=path))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DockerfileError(
-            f"{path} is not UTF-8 text (byte {error.start}): save it as UTF-8 in your editor"
-        ) from None
+        raise DockerfileError(t("dockerfile.not_utf8", path=path, byte=error.start)) from None
     if not text.strip():
-        raise DockerfileError(f"{path} is empty: write the instructions the TODOs ask for")
+        raise DockerfileError(t("dockerfile.empty", path=path))
     line_count = text.count("\n") + 1
     if line_count > MAX_DOCKERFILE_LINES:
-        raise DockerfileError(
-            f"{path} has {line_count:,} lines; a lab Dockerfile has a few dozen (the grader reads at most "
-            f"{MAX_DOCKERFILE_LINES:,}): keep only the instructions the exercise asks for"
-        )
+        raise DockerfileError(t("dockerfile.too_many_lines", path=path, lines=f"{line_count:,}", limit=f"{MAX_DOCKERFILE_LINES:,}"))
     return parse_text(text, path)

@@ -15,6 +15,7 @@ from grader import dockerfile as dockerfile_module
 from grader.checks import registry
 from grader.checks.dockerfile_rules import final_base
 from grader.dockerfile import image_of
+from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
@@ -40,7 +41,7 @@ def run_check(spec: CheckSpec, ctx: Context) -> CheckResult:
     kind = registry()[spec.kind]
     blocked = ctx.blocker(kind.needs)
     if blocked:
-        return CheckResult(spec, Status.BLOCKED, f"not checked: {blocked}")
+        return CheckResult(spec, Status.BLOCKED, t("grading.blocked", reason=blocked))
     started = time.monotonic()
     try:
         outcome = kind.func(ctx, spec.params)
@@ -48,9 +49,9 @@ def run_check(spec: CheckSpec, ctx: Context) -> CheckResult:
         raise
     except Exception as error:  # a grader bug or a wild submission must not end the grading
         if ctx.session is not None and not ctx.session.engine_alive():
-            raise EngineUnavailable(f"the Docker engine stopped answering during check `{spec.id}` ({type(error).__name__})") from None
+            raise EngineUnavailable(t("engine.lost", during=spec.id, error=type(error).__name__)) from None
         return CheckResult(
-            spec, Status.BLOCKED, f"the grader could not run this check ({type(error).__name__}: {error})",
+            spec, Status.BLOCKED, t("grading.crashed", error=f"{type(error).__name__}: {error}"),
             duration=time.monotonic() - started,
         )
     status = Status.PASSED if outcome.passed else Status.FAILED
@@ -90,7 +91,7 @@ def grade(
             results[spec.id] = run_check(spec, ctx)
             on_result(results[spec.id])
 
-    progress("static checks")
+    progress(t("progress.static"))
     run_level("dockerfile", with_engine=False)
     needs_engine = any(_uses_engine(spec) for spec in exercise.checks)
     if needs_engine:
@@ -106,7 +107,7 @@ def grade(
                 _start_and_wait(ctx, session, progress)
             run_level("ready")
             run_level("last")
-            progress("cleaning up")
+            progress(t("progress.cleaning"))
     report = Report(exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts)
     return report
 
@@ -136,7 +137,7 @@ def _context(exercise: ExerciseSpec, submission: Path) -> Context:
     except dockerfile_module.DockerfileError as error:
         ctx.dockerfile_problem = str(error)
     except OSError as error:
-        ctx.dockerfile_problem = f"cannot read {submission / 'Dockerfile'}: {error.strerror}"
+        ctx.dockerfile_problem = t("dockerfile.unreadable", path=submission / "Dockerfile", error=error.strerror)
     return ctx
 
 
@@ -147,12 +148,12 @@ def _wants(exercise: ExerciseSpec, level: str) -> bool:
 def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress: Progress) -> None:
     if ctx.dockerfile is None:
         return
-    progress("building the image")
-    ctx.build = session.build(ctx.build_dir or ctx.submission, ctx.dockerfile, timeout, on_progress=lambda text: progress(f"building: {text}"))
+    progress(t("progress.building"))
+    ctx.build = session.build(ctx.build_dir or ctx.submission, ctx.dockerfile, timeout, on_progress=lambda text: progress(t("progress.building_step", text=text)))
     ctx.facts["build_seconds"] = round(ctx.build.duration, 2)
     if not ctx.build.ok:
         return
-    progress("inspecting the image")
+    progress(t("progress.inspecting"))
     ctx.image = session.inspect_image(ctx.build.image_id)
     base = final_base_reference(ctx)
     ctx.base_image = session.inspect_image(base) if base else None
@@ -183,23 +184,23 @@ def _ready_params(exercise: ExerciseSpec) -> tuple[str, float]:
 def _start_and_wait(ctx: Context, session: Session, progress: Progress) -> None:
     from grader.context import RunState
 
-    progress("starting the container")
+    progress(t("progress.starting"))
     try:
         running = session.start(ctx.build.image_id, ctx.exercise.port, RunLimits())
     except docker.errors.APIError as error:  # the engine refused to start it: the learner's image is at fault
         if not session.engine_alive():
-            raise EngineUnavailable(f"the Docker engine stopped answering while starting the container ({error})") from None
-        ctx.run = RunState(None, ready=False, problem=f"the engine could not start it: {error.explanation or error}")
+            raise EngineUnavailable(t("engine.lost", during="docker run", error=error)) from None
+        ctx.run = RunState(None, ready=False, problem=t("grading.could_not_start", error=error.explanation or error))
         return
     except (requests.ConnectionError, docker.errors.DockerException) as error:
-        raise EngineUnavailable(f"the Docker engine stopped answering while starting the container ({type(error).__name__})") from None
+        raise EngineUnavailable(t("engine.lost", during="docker run", error=type(error).__name__)) from None
     path, timeout = _ready_params(ctx.exercise)
-    progress(f"waiting for an HTTP answer on port {ctx.exercise.port}")
+    progress(t("progress.waiting", port=ctx.exercise.port))
     try:
         ctx.run = session.wait_ready(running, path, timeout)
     except (requests.ConnectionError, docker.errors.DockerException) as error:
         if session.engine_alive():
             raise
-        raise EngineUnavailable(f"the Docker engine stopped answering while the app started ({type(error).__name__})") from None
+        raise EngineUnavailable(t("engine.lost", during="startup", error=type(error).__name__)) from None
     if ctx.run.ready:
         ctx.facts["startup_seconds"] = round(ctx.run.startup_seconds, 2)

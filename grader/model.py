@@ -52,6 +52,11 @@ class ExerciseSpec:
     # Files the grader writes into a copy of the build context before building
     # (relative path -> text), to see whether .dockerignore keeps them out.
     plant: Mapping[str, str] = field(default_factory=dict)
+    titles: Mapping[str, str] = field(default_factory=dict)  # other languages, from `title_<lang>`
+
+    def title_in(self, language: str) -> str:
+        """The title in a language, English when it has none."""
+        return self.titles.get(language) or self.title
 
     @property
     def max_score(self) -> float:

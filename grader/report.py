@@ -26,12 +26,8 @@ def status_label(status: Status) -> str:
 
 
 def exercise_title(exercise: ExerciseSpec) -> str:
-    """The exercise's title in the current language (catalog key `exercise.<id>.title`), English otherwise."""
-    language = current_language()
-    translated = getattr(exercise, "title_in", None)
-    if callable(translated):
-        return translated(language)
-    return catalog(language).get(f"exercise.{exercise.id}.title") or exercise.title
+    """The exercise's title in the current language (labs.yaml `title_<lang>`), English otherwise."""
+    return exercise.title_in(current_language())
 
 
 def points(value: float) -> str:

@@ -47,15 +47,12 @@ class EngineDiskFull(EngineUnavailable):
     """The engine ran out of disk: the machine's problem, not the learner's."""
 
     def __init__(self, detail: str):
-        super().__init__(
-            f"the Docker engine at {engine_address()} is out of disk space ({detail.strip()[:160]}). "
-            "Free space with `python -m grader clean --cache` and `docker system df`, then grade again"
-        )
+        super().__init__(t("engine.disk_full", address=engine_address(), detail=detail.strip()[:160]))
 
 
 def engine_address() -> str:
     """Where the SDK looks for the engine, for messages."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST is not set)"
+    return os.environ.get("DOCKER_HOST") or t("engine.default_address")
 
 
 def connect(timeout: float = 120.0) -> docker.DockerClient:
@@ -65,11 +62,7 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
         client.ping()
         return client
     except Exception as error:  # the SDK raises several unrelated types for "nothing there"
-        raise EngineUnavailable(
-            f"no Docker engine answered at {engine_address()} ({type(error).__name__}). "
-            "Start one: `make setup` on Debian/Ubuntu as root, Docker Desktop on a laptop, "
-            "or `sudo systemctl start docker`; set DOCKER_HOST if it listens elsewhere"
-        ) from None
+        raise EngineUnavailable(t("engine.none", address=engine_address(), error=type(error).__name__)) from None
 
 
 @dataclass
@@ -273,15 +266,15 @@ class Session:
                     _quietly(lambda: self.client.api.remove_container(running_in, force=True))
                 instruction = _step_instruction(dockerfile, step)
                 if remaining > 0:
-                    where = f"step {step}/{total} `{instruction.keyword} {instruction.value[:60]}` ({instruction.location})" if instruction else "a build step"
+                    where = (
+                        t("session.build_step_where", step=step, total=total, keyword=instruction.keyword,
+                          value=instruction.value[:60], location=instruction.location)
+                        if instruction else t("session.build_step_unknown")
+                    )
                     return BuildResult(
                         ok=False,
                         duration=time.monotonic() - started,
-                        error=(
-                            f"{where} wrote more than {MAX_STEP_WRITE_BYTES // 1_000_000:,} MB to the image, so the grader "
-                            "stopped it: a lab image needs far less. Check for a loop that writes files, or a download "
-                            "you do not need"
-                        ),
+                        error=t("session.step_wrote_too_much", where=where, limit=f"{MAX_STEP_WRITE_BYTES // 1_000_000:,}"),
                         step=step,
                         instruction=instruction,
                         log_tail=_tail(lines),
@@ -314,9 +307,7 @@ class Session:
                 if isinstance(payload, docker.errors.APIError):
                     error_text = str(payload.explanation or payload)
                     break
-                raise EngineUnavailable(
-                    f"the Docker engine at {engine_address()} stopped answering during the build ({type(payload).__name__}: {payload})"
-                )
+                raise EngineUnavailable(t("engine.lost", during="docker build", error=f"{type(payload).__name__}: {payload}"))
             if kind == "done":
                 break
             event = payload
@@ -509,6 +500,21 @@ class Session:
             _quietly(lambda: container.remove(force=True))
         return found
 
+    def history(self, image_id: str) -> list[dict]:
+        """The image's build steps, oldest first (`docker history`)."""
+        return list(reversed(self.client.images.get(image_id).history()))
+
+    def discard_image(self, image_id: str) -> None:
+        """Remove an image this session built now, with the parent layers only it uses.
+
+        For images no later grading can reuse (a rebuild of an edited copy): keeping their
+        parents as cache would only pile up layers. The engine never deletes a parent that
+        another image still builds on, so shared dependency layers stay.
+        """
+        _quietly(lambda: self.client.images.remove(image_id, force=True, noprune=False))
+        if image_id in self.image_ids:
+            self.image_ids.remove(image_id)
+
     def save_image(self, image_id: str):
         """The image as `docker save` writes it: an iterator of tar bytes."""
         return self.client.images.get(image_id).save(named=False)
@@ -596,9 +602,8 @@ def _context_tar(folder: Path) -> Any:
     if total > MAX_CONTEXT_BYTES:
         biggest = max(files, key=lambda f: _size_or_zero(folder / f), default="?")
         raise ContextTooLarge(
-            f"the build context ({folder}) holds more than {MAX_CONTEXT_BYTES // 1_000_000:,} MB "
-            f"(the largest file: {biggest}, {_size_or_zero(folder / biggest) / 1e6:,.0f} MB); a lab needs a few MB. "
-            "List data, virtual environments and caches in .dockerignore"
+            t("session.context_too_large", folder=folder, limit=f"{MAX_CONTEXT_BYTES // 1_000_000:,}",
+              biggest=biggest, biggest_mb=f"{_size_or_zero(folder / biggest) / 1e6:,.0f}")
         )
     return create_archive(str(folder), files, gzip=False)
 

@@ -84,7 +84,12 @@ def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | N
         errors.append(f"{where}: must be a mapping with id, title, folder and checks")
         return None
     known = {"id", "title", "folder", "port", "checks", "plant"}
+    titles = {}
     for key in sorted(set(raw) - known, key=str):
+        match = TRANSLATED_KEY.match(str(key))
+        if match and match.group(1) == "title" and isinstance(raw[key], str):
+            titles[match.group(2)] = raw[key]
+            continue
         errors.append(f"{where}.{key}: unknown key; an exercise has only {', '.join(sorted(known))}")
     exercise_id = _require_text(raw, "id", where, errors, "exercise-01")
     if exercise_id and not ID_PATTERN.match(exercise_id):
@@ -116,7 +121,9 @@ def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | N
     for relative in plant:
         if relative.startswith("/") or ".." in relative.split("/"):
             errors.append(f"{where}.plant.{relative}: must be a path inside the submission folder")
-    return ExerciseSpec(id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant)
+    return ExerciseSpec(
+        id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant, titles=titles
+    )
 
 
 def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:

@@ -25,7 +25,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO_ROOT / "exercises" / "exercise-01" / "requirements.txt"
-DEFAULT_OUTPUTS = [
+# Every exercise that serves the model ships its own copy (a build context holds only its folder):
+# write all of them, so that retraining can never leave one stale. exercise-04 trains its own.
+DEFAULT_OUTPUTS = sorted(
+    path
+    for top in ("exercises", "solutions")
+    for path in (REPO_ROOT / top).glob("exercise-*/**/iris_binary_model.pkl")
+) or [
     REPO_ROOT / "exercises" / "exercise-01" / "iris_binary_model.pkl",
     REPO_ROOT / "solutions" / "exercise-01" / "iris_binary_model.pkl",
 ]
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="PATH",
         help="where to write the model (repeat for several copies); "
-        "default: the exercise and solution folders of exercise-01",
+        "default: every iris_binary_model.pkl under exercises/ and solutions/",
     )
     args = parser.parse_args(argv)
 
