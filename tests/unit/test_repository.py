@@ -1,0 +1,34 @@
+"""The repository's own invariants: model copies in sync, exercises and solutions side by side, docs complete."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from grader import spec
+from grader.checks import registry
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_copy_of_the_served_model_is_the_same_file():
+    copies = sorted(REPO.glob("exercises/exercise-*/**/iris_binary_model.pkl")) + sorted(
+        REPO.glob("solutions/exercise-*/**/iris_binary_model.pkl")
+    )
+    assert len(copies) >= 2
+    digests = {hashlib.sha256(path.read_bytes()).hexdigest() for path in copies}
+    assert len(digests) == 1, "retrain with `python scripts/train_iris_model.py`: it rewrites every copy"
+
+
+def test_every_exercise_has_a_starter_a_solution_and_two_readmes():
+    for exercise in spec.load(REPO / "labs.yaml"):
+        starter = REPO / exercise.folder
+        assert starter.is_dir(), exercise.id
+        assert (REPO / "solutions" / exercise.id).is_dir(), exercise.id
+        assert (starter / "README.md").is_file() and (starter / "README.ko.md").is_file(), exercise.id
+
+
+def test_every_check_kind_is_documented_in_the_schema():
+    schema = (REPO / "docs" / "labs-schema.md").read_text(encoding="utf-8")
+    missing = [kind for kind in registry() if f"`{kind}`" not in schema]
+    assert not missing, f"document these kinds in docs/labs-schema.md: {missing}"
