@@ -21,6 +21,7 @@ from grader.progress_store import ProgressStore, store_path
 from grader.report import (
     exercise_title, gradescope, hint_levels, points, render_static, render_terminal, result_text, write_json,
 )
+from grader.compose import sweep_compose
 from grader.session import EngineUnavailable, connect, sweep
 
 EXIT_FULL, EXIT_POINTS_LOST, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -290,11 +291,14 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     parser.add_argument("--cache", action="store_true", help=t("cli.help_cache"))
     args = parser.parse_args(argv)
     client = connect()
+    # Compose projects first: their networks and volumes carry no session label.
+    stacks = sweep_compose(client)
     containers, images = sweep(client, prune_cache=args.cache)
-    pruned = ""
+    containers += stacks["containers"]
+    pruned = t("cli.clean_stacks", networks=stacks["networks"], volumes=stacks["volumes"]) if stacks["networks"] or stacks["volumes"] else ""
     if args.cache:
         result = client.images.prune(filters={"dangling": True})
-        pruned = t("cli.clean_pruned", count=len(result.get("ImagesDeleted") or []))
+        pruned += t("cli.clean_pruned", count=len(result.get("ImagesDeleted") or []))
     Console(highlight=False, soft_wrap=True).print(
         t("cli.clean_done", containers=containers, images=images, pruned=pruned), markup=False
     )

@@ -80,6 +80,10 @@ class Context:
     # The folder that was built: a copy of the submission when the exercise plants files.
     build_dir: Path | None = None
     build_timeout: float = 600.0
+    # Progress lines for long checks (a Compose stack), and what checks share within one
+    # grading without rendering it (facts end up in reports; memo does not).
+    progress: Any = lambda text: None
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def blocker(self, needs: str) -> str | None:
         """Why a check that needs `needs` cannot run, or None when it can."""

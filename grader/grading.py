@@ -80,6 +80,7 @@ def grade(
     """Grade a submission folder against an exercise; raises EngineUnavailable when no engine answers."""
     started = time.monotonic()
     ctx = _context(exercise, submission)
+    ctx.progress = progress
     results: dict[str, CheckResult] = {}
 
     def run_level(level: str, with_engine: bool = True) -> None:

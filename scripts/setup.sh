@@ -45,6 +45,33 @@ trap 'rc=$?; [[ $rc -ne 0 && -n $STEP_NAME ]] && printf "ERROR: setup failed dur
 step "engine"
 "$ROOT/scripts/engine.sh"
 
+# ---- 1b. compose (exercise-06 runs a two-container stack) ---------------------
+# The grader uses the `docker compose` plugin when it answers, else `docker-compose`
+# (Debian's 1.29 is enough). Installed with apt only where we are root on Debian/Ubuntu.
+step "compose"
+COMPOSE="" COMPOSE_VERSION=""
+find_compose() {
+    local out
+    if out=$(docker compose version 2>/dev/null); then COMPOSE="docker compose"
+    elif out=$(docker-compose version 2>/dev/null); then COMPOSE="docker-compose"
+    else return 1; fi
+    COMPOSE_VERSION=$(head -n 1 <<<"$out")
+}
+if ! find_compose && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "neither \`docker compose\` nor \`docker-compose\` answers: installing Debian's docker-compose with apt"
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1; } \
+        || say "apt-get could not install docker-compose"
+    find_compose || true
+fi
+if [[ -n $COMPOSE ]]; then
+    say "the grader will use \`$COMPOSE\` ($COMPOSE_VERSION)"
+else
+    say "WARNING: no Compose answers \`version\`: exercise-06 cannot be graded here."
+    say "         Install the Docker Compose plugin (Docker Desktop has it) or Debian's docker-compose."
+fi
+
 # ---- 2. base images ----------------------------------------------------------
 is_standin() { [[ $(docker image inspect -f '{{index .Config.Labels "org.labkit.standin"}}' "$1" 2>/dev/null) == true ]]; }
 standin_recipe() { docker image inspect -f '{{index .Config.Labels "org.labkit.standin.recipe"}}' "$1" 2>/dev/null; }
@@ -107,6 +134,9 @@ echo
 echo "==> summary"
 printf '    %-18s %s\n' "engine" \
     "$(docker version --format 'Docker {{.Server.Version}}, API {{.Server.APIVersion}} (client {{.Client.Version}})')${DOCKER_HOST:+ at $DOCKER_HOST}"
+compose_line="none (exercise-06 cannot be graded)"
+[[ -n $COMPOSE ]] && compose_line="$COMPOSE ($COMPOSE_VERSION)"
+printf '    %-18s %s\n' "compose" "$compose_line"
 for image in $BASE_IMAGES; do
     id=$(docker image inspect -f '{{.Id}}' "$image")
     size=$(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }')

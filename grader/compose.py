@@ -1,0 +1,623 @@
+"""The one place that drives Docker Compose.
+
+It finds a Compose (the `docker compose` plugin where `docker compose version` answers, else
+the standalone `docker-compose`, e.g. Debian's 1.29), brings a learner's stack up from a copy
+of the submission under a project name of the grader's own (`labkit-<session id>`, so that two
+gradings never share a container, network or volume), waits for the one-shot client, reads
+the file it wrote out of its named volume, and ALWAYS brings the stack down with its volumes
+and removes the images it built, on every path: success, failure, time limit, Ctrl-C.
+
+The stack runs from a graded copy of the compose file: every service gets the grader's labels
+and resource limits, published ports and fixed container names are dropped (nothing needs them,
+and they would collide between gradings), and a file that reaches into the host (privileged,
+host namespaces, host paths outside the folder) is refused before anything starts.
+Learner-facing wording lives in grader/checks/compose_stack.py; this module returns facts.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import io
+import os
+import re
+import signal
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import docker
+import docker.errors
+import yaml
+
+from grader.session import EXERCISE_LABEL, SESSION_LABEL
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+PROJECT_PREFIX = "labkit-"
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+GRADED_FILE = ".labkit-compose.yaml"  # the graded copy, written next to the learner's file in the copy
+LOG_LINES = 40
+MAX_OUTPUT_BYTES = 1_000_000  # of the file read back from the volume
+DOWN_TIMEOUT = 90.0
+POLL_SECONDS = 0.2
+
+# What every service of a graded stack may use (the same as a single graded container).
+LIMITS = {
+    "mem_limit": "512m",
+    "memswap_limit": "512m",
+    "cpus": 1.0,
+    "pids_limit": 128,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+    "logging": {"driver": "json-file", "options": {"max-size": "1m", "max-file": "1"}},
+}
+HOST_NAMESPACES = ("network_mode", "pid", "ipc", "userns_mode", "uts", "cgroup")
+
+Progress = Callable[[str], None]
+
+
+class ComposeUnavailable(Exception):
+    """Neither `docker compose` nor `docker-compose` answers `version` on this machine."""
+
+
+class StackRefused(Exception):
+    """The compose file reaches into the host; the grader does not run it.
+
+    `reason` names the case (privileged, host_namespace, host_path, ...), `service` the service,
+    `value` the offending setting, `path` the YAML keys that lead to it (for a line number).
+    """
+
+    def __init__(self, reason: str, service: str, value: str, path: tuple[Any, ...]):
+        self.reason, self.service, self.value, self.path = reason, service, value, path
+        super().__init__(f"{reason}: service {service}: {value}")
+
+
+# -- which Compose ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComposeBinary:
+    """A Compose command that answered `version`."""
+
+    command: tuple[str, ...]  # ("docker", "compose") or ("docker-compose",)
+    version: str  # its first line of `version`
+
+    @property
+    def name(self) -> str:
+        """How a person types it."""
+        return " ".join(self.command)
+
+    @property
+    def is_v1(self) -> bool:
+        """The Python docker-compose 1.x (classic builder, `_` in names)."""
+        return self.command == ("docker-compose",) and bool(re.search(r"version 1\.", self.version))
+
+    def describe(self) -> str:
+        """E.g. `docker-compose version 1.29.2, build unknown`."""
+        return self.version if self.name in self.version else f"{self.name} ({self.version})"
+
+
+_found: dict[str, ComposeBinary] = {}
+CANDIDATES: tuple[tuple[str, ...], ...] = (("docker", "compose"), ("docker-compose",))
+
+
+def find_compose(refresh: bool = False) -> ComposeBinary:
+    """The Compose to use: the `docker compose` plugin if it answers, else `docker-compose`."""
+    if "binary" in _found and not refresh:
+        return _found["binary"]
+    tried = []
+    for command in CANDIDATES:
+        tried.append(" ".join(command))
+        try:
+            answer = subprocess.run(
+                [*command, "version"], capture_output=True, text=True, timeout=30, env=_environment(), stdin=subprocess.DEVNULL
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        first = (answer.stdout or "").strip().splitlines()
+        if answer.returncode == 0 and first:
+            _found["binary"] = ComposeBinary(command, first[0].strip())
+            return _found["binary"]
+    raise ComposeUnavailable(
+        f"no Compose answers on this machine (tried `{' version`, `'.join(tried)} version`). "
+        "Run `make setup` (as root on Debian/Ubuntu it installs `docker-compose`), or install the "
+        "Docker Compose plugin (Docker Desktop has it)"
+    )
+
+
+def engine_url(client: Any) -> str | None:
+    """The DOCKER_HOST that reaches the engine an SDK client talks to (unix or tcp); None when unknown."""
+    api = getattr(client, "api", None)
+    socket_path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
+    if isinstance(socket_path, str) and socket_path:
+        return "unix://" + socket_path
+    base = str(getattr(api, "base_url", ""))
+    if base.startswith(("http://", "https://")):
+        return "tcp://" + base.split("://", 1)[1]
+    return None
+
+
+def _environment(docker_host: str | None = None) -> dict[str, str]:
+    """The grader's environment for Compose: DOCKER_HOST and friends pass through.
+
+    With `docker_host`, Compose talks to that engine: the one the grading's SDK client uses,
+    which in a batch over several engines need not be the environment's.
+    """
+    environment = dict(os.environ)
+    if docker_host:
+        environment["DOCKER_HOST"] = docker_host
+        environment.pop("DOCKER_CONTEXT", None)
+    # The project and its file are given on the command line; these would only confuse it.
+    for name in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
+        environment.pop(name, None)
+    return environment
+
+
+def compose_file(folder: Path) -> Path | None:
+    """The folder's compose file, by Compose's own names (compose.yaml first)."""
+    for name in COMPOSE_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+# -- the graded copy of the compose file ------------------------------------------------------
+
+
+def _merge_labels(existing: Any, extra: dict[str, str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    if isinstance(existing, dict):
+        labels.update({str(k): "" if v is None else str(v) for k, v in existing.items()})
+    elif isinstance(existing, list):
+        for item in existing:
+            key, _, value = str(item).partition("=")
+            labels[key] = value
+    labels.update(extra)
+    return labels
+
+
+def _inside(folder: Path, relative: str) -> bool:
+    """True when a path written in the compose file stays inside the (copied) folder, links followed."""
+    if relative.startswith(("/", "~", "\\")) or re.match(r"^[A-Za-z]:[\\/]", relative) or "$" in relative:
+        return False
+    root = folder.resolve()
+    target = (folder / relative).resolve()
+    return target == root or root in target.parents
+
+
+def _volume_source(entry: Any) -> tuple[str | None, str]:
+    """(host source or named volume, its type) of one `volumes:` entry of a service."""
+    if isinstance(entry, dict):
+        return (str(entry["source"]) if entry.get("source") is not None else None), str(entry.get("type", "volume"))
+    parts = str(entry).split(":")
+    if len(parts) == 1:
+        return None, "volume"  # an anonymous volume
+    source = parts[0]
+    is_path = source.startswith((".", "/", "~")) or "/" in source or "\\" in source
+    return source, "bind" if is_path else "volume"
+
+
+def _check_host_access(name: str, service: dict, folder: Path) -> None:
+    """Raise StackRefused when a service would reach into the host running the grader."""
+    if service.get("privileged"):
+        raise StackRefused("privileged", name, "privileged: true", ("services", name, "privileged"))
+    for key in HOST_NAMESPACES:
+        value = service.get(key)
+        if isinstance(value, str) and (value == "host" or value.startswith("container:")):
+            raise StackRefused("host_namespace", name, f"{key}: {value}", ("services", name, key))
+    for key in ("devices", "device_cgroup_rules"):
+        if service.get(key):
+            raise StackRefused("host_devices", name, f"{key}: {service[key]}", ("services", name, key))
+    for index, entry in enumerate(service.get("volumes") or []):
+        source, kind = _volume_source(entry)
+        if kind == "bind" and source is not None and not _inside(folder, source):
+            raise StackRefused("host_path", name, source, ("services", name, "volumes", index))
+    build = service.get("build")
+    context = build if isinstance(build, str) else (build or {}).get("context", ".") if isinstance(build, dict) else None
+    if context is not None and not re.match(r"^[a-z]+://|^git@", str(context)) and not _inside(folder, str(context)):
+        raise StackRefused("host_path", name, str(context), ("services", name, "build"))
+    env_files = service.get("env_file")
+    for index, entry in enumerate([env_files] if isinstance(env_files, str) else env_files or []):
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        if path is not None and not _inside(folder, str(path)):
+            raise StackRefused("host_path", name, str(path), ("services", name, "env_file"))
+
+
+def graded_document(document: Any, folder: Path, labels: dict[str, str]) -> dict:
+    """The compose document the grader runs: the learner's, with labels and limits, ports and names dropped.
+
+    Raises StackRefused for a file that reaches into the host. `folder` is the copy it runs from.
+    """
+    graded = copy.deepcopy(document) if isinstance(document, dict) else {}
+    services = graded.get("services")
+    if not isinstance(services, dict):
+        return graded  # Compose itself explains what is missing
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        _check_host_access(str(name), service, folder)
+        service.pop("ports", None)  # nothing needs them; a fixed host port would collide between gradings
+        service.pop("container_name", None)  # a fixed name would too; the service name stays the DNS name
+        deploy = service.get("deploy")
+        if isinstance(deploy, dict):
+            deploy.pop("resources", None)  # the grader's limits below apply instead
+        build = service.get("build")
+        if isinstance(build, str):
+            build = {"context": build}
+        if isinstance(build, dict):
+            # Only the session label: the classic builder adds one step per label.
+            build["labels"] = _merge_labels(build.get("labels"), {SESSION_LABEL: labels[SESSION_LABEL]})
+            service["build"] = build
+        service["labels"] = _merge_labels(service.get("labels"), labels)
+        service.pop("cap_add", None)  # every capability is dropped, as for a single graded container
+        service.update(copy.deepcopy(LIMITS))
+    for kind in ("volumes", "secrets", "configs"):
+        for key, value in (graded.get(kind) or {}).items():
+            if not isinstance(value, dict):
+                continue
+            if kind == "volumes" and value.get("driver_opts"):
+                raise StackRefused("host_path", str(key), "driver_opts", (kind, key, "driver_opts"))
+            if value.get("file") and not _inside(folder, str(value["file"])):
+                raise StackRefused("host_path", str(key), str(value["file"]), (kind, key, "file"))
+    return graded
+
+
+# -- what a run produced ----------------------------------------------------------------------
+
+
+@dataclass
+class ServiceState:
+    """One container of the stack, as the engine saw it after the run."""
+
+    service: str
+    name: str
+    status: str  # created, running, exited, dead, ...
+    exit_code: int | None = None
+    oom_killed: bool = False
+    health: str = ""  # healthy, unhealthy, starting, or "" without a healthcheck
+    last_probe: str = ""  # the output of the last health probe
+    logs: str = ""
+
+
+@dataclass
+class StackRun:
+    """Everything one stack run produced; the checks read it, the grader never re-runs it."""
+
+    project: str
+    compose: str = ""  # which Compose, with its version
+    command: str = "docker compose"  # how a person types it
+    problem: str = ""  # set when the stack was not started at all (Compose rejected the file)
+    refused: StackRefused | None = None
+    build_ok: bool | None = None
+    build_log: str = ""
+    build_seconds: float = 0.0
+    build_timed_out: bool = False
+    up_code: int | None = None
+    up_log: str = ""
+    timed_out: bool = False  # the stack did not finish within the time limit
+    run_seconds: float = 0.0  # from `up` to the client's exit (or the time limit)
+    services: dict[str, ServiceState] = field(default_factory=dict)
+    client_service: str = "client"
+    api_service: str = "api"
+    output_path: str = ""
+    output_mount: str = ""  # volume (named), anonymous, bind, none
+    output_volume: str = ""
+    output: str | None = None  # the file's text, read from the named volume
+    output_in_container: bool = False  # the file exists, but only in the client's own filesystem
+    created: int = 0  # containers the stack created
+    leftovers: dict[str, list[str]] = field(default_factory=dict)  # what `down` did not remove
+    down_log: str = ""
+    duration: float = 0.0
+
+    @property
+    def client(self) -> ServiceState | None:
+        """The client's container, if one was created."""
+        return self.services.get(self.client_service)
+
+    @property
+    def api(self) -> ServiceState | None:
+        """The api's container, if one was created."""
+        return self.services.get(self.api_service)
+
+    @property
+    def client_succeeded(self) -> bool:
+        """The client ran to the end and exited 0."""
+        client = self.client
+        return client is not None and client.status == "exited" and client.exit_code == 0
+
+
+# -- running Compose --------------------------------------------------------------------------
+
+
+def _run_bounded(
+    command: list[str], cwd: Path, seconds: float, progress: Progress, environment: dict[str, str] | None = None
+) -> tuple[int | None, str, bool]:
+    """Run a Compose command in its own process group; (exit code or None, log tail, timed out).
+
+    On the time limit or Ctrl-C the whole group is killed (Compose and anything it forked),
+    so the caller's `finally` can bring the stack down.
+    """
+    lines: "collections.deque[str]" = collections.deque(maxlen=LOG_LINES)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=environment or _environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def read() -> None:
+        for raw in process.stdout:  # type: ignore[union-attr]
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                lines.append(line[:500])
+                if line.startswith(("Step ", "Building", "Creating", "Starting", "Container", "#")):
+                    progress(line[:100])
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        code = process.wait(timeout=max(seconds, 0.1))
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        code, timed_out = None, True
+    except BaseException:  # Ctrl-C, SIGTERM turned into KeyboardInterrupt: stop Compose, then unwind
+        _kill_group(process)
+        raise
+    reader.join(5)
+    return code, "\n".join(lines), timed_out
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _client_container(client: docker.DockerClient, project: str, service: str):
+    found = client.containers.list(all=True, filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]})
+    return found[0] if found else None
+
+
+def _wait_exited(client: docker.DockerClient, project: str, service: str, deadline: float) -> bool:
+    """Poll until the service's container has exited (True) or the deadline passed (False)."""
+    while True:
+        container = _client_container(client, project, service)
+        if container is None:
+            return True  # never created: nothing to wait for
+        status = container.attrs.get("State", {}).get("Status")
+        if status in ("exited", "dead"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+
+
+def _states(client: docker.DockerClient, project: str) -> dict[str, ServiceState]:
+    states = {}
+    for container in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}):
+        state = container.attrs.get("State") or {}
+        health = state.get("Health") or {}
+        probes = health.get("Log") or []
+        try:
+            logs = container.logs(stdout=True, stderr=True, tail=20).decode("utf-8", "replace").rstrip()
+        except docker.errors.APIError:
+            logs = ""
+        service = (container.labels or {}).get(SERVICE_LABEL, container.name)
+        states[service] = ServiceState(
+            service=service,
+            name=container.name,
+            status=state.get("Status", ""),
+            exit_code=state.get("ExitCode"),
+            oom_killed=bool(state.get("OOMKilled")),
+            health=health.get("Status", ""),
+            last_probe=((probes[-1].get("Output") or "").strip()[:400] if probes else ""),
+            logs=logs[-3000:],
+        )
+    return states
+
+
+def _archive_text(container: Any, path: str) -> str | None:
+    """The text of one file inside a container (running or not), or None when it is not there."""
+    try:
+        stream, _ = container.get_archive(path)
+    except docker.errors.NotFound:
+        return None
+    data = bytearray()
+    for chunk in stream:
+        data += chunk
+        if len(data) > MAX_OUTPUT_BYTES + 4096:
+            break
+    try:
+        with tarfile.open(fileobj=io.BytesIO(bytes(data))) as archive:
+            member = next((m for m in archive.getmembers() if m.isfile()), None)
+            if member is None:
+                return None
+            handle = archive.extractfile(member)
+            return handle.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace") if handle else None
+    except tarfile.TarError:
+        return bytes(data[:MAX_OUTPUT_BYTES]).decode("utf-8", "replace")
+
+
+def _read_output(client: docker.DockerClient, run: StackRun, labels: dict[str, str]) -> None:
+    """Find where the client's output file went; read it from its named volume through a throwaway container."""
+    container = _client_container(client, run.project, run.client_service)
+    if container is None:
+        return
+    target = PurePosixPath(run.output_path)
+    mounts = [m for m in container.attrs.get("Mounts") or [] if target == PurePosixPath(m.get("Destination", "/")) or PurePosixPath(m.get("Destination", "/")) in target.parents]
+    mount = max(mounts, key=lambda m: len(m.get("Destination", "")), default=None)
+    if mount is None or mount.get("Type") != "volume":
+        run.output_mount = "none" if mount is None else str(mount.get("Type", "bind"))
+        run.output_in_container = _archive_text(container, run.output_path) is not None
+        return
+    run.output_volume = mount.get("Name", "")
+    try:
+        volume_labels = client.volumes.get(run.output_volume).attrs.get("Labels") or {}
+    except docker.errors.NotFound:
+        volume_labels = {}
+    if volume_labels.get(PROJECT_LABEL) != run.project:
+        run.output_mount = "anonymous"
+        run.output_in_container = _archive_text(container, run.output_path) is not None
+        return
+    run.output_mount = "volume"
+    # What survives the client: the volume alone, mounted read-only into a container that never starts.
+    reader = client.containers.create(
+        container.image.id, command=["true"], entrypoint=[], network_mode="none", labels=labels,
+        volumes={run.output_volume: {"bind": mount["Destination"], "mode": "ro"}},
+    )
+    try:
+        run.output = _archive_text(reader, run.output_path)
+    finally:
+        _quietly(lambda: reader.remove(force=True))
+
+
+def project_resources(client: docker.DockerClient, project: str) -> dict[str, list[str]]:
+    """The containers, networks and volumes Compose labelled with this project, by name."""
+    selector = {"label": f"{PROJECT_LABEL}={project}"}
+    found = {
+        "containers": [c.name for c in client.containers.list(all=True, filters=selector)],
+        "networks": [n.name for n in client.networks.list(filters=selector)],
+        "volumes": [v.name for v in client.volumes.list(filters=selector)],
+    }
+    return {kind: names for kind, names in found.items() if names}
+
+
+def _remove_project(client: docker.DockerClient, project: str) -> None:
+    """Remove by label what `down` left of one project (containers first: they hold the rest)."""
+    selector = {"label": f"{PROJECT_LABEL}={project}"}
+    for container in client.containers.list(all=True, filters=selector):
+        _quietly(lambda: container.remove(force=True, v=True))
+    for network in client.networks.list(filters=selector):
+        _quietly(network.remove)
+    for volume in client.volumes.list(filters=selector):
+        _quietly(lambda: volume.remove(force=True))
+
+
+def _remove_images(client: docker.DockerClient, session_id: str) -> None:
+    """Remove the images the stack built (they carry the session label), keeping their parents as cache."""
+    for image in client.images.list(all=True, filters={"label": f"{SESSION_LABEL}={session_id}"}):
+        _quietly(lambda: client.images.remove(image.id, force=True, noprune=True))
+
+
+def sweep_compose(client: docker.DockerClient, prefix: str = PROJECT_PREFIX) -> dict[str, int]:
+    """Remove the containers, networks and volumes of every leftover Compose project named PREFIX*.
+
+    For `python -m grader clean` after a killed run; the images such a stack built carry the
+    grader's session label, so `sweep()` removes them.
+    """
+    removed = {"containers": 0, "networks": 0, "volumes": 0}
+    mine = lambda resource: (resource.attrs.get("Labels") or {}).get(PROJECT_LABEL, "").startswith(prefix)  # noqa: E731
+    for container in client.containers.list(all=True, filters={"label": PROJECT_LABEL}):
+        if (container.labels or {}).get(PROJECT_LABEL, "").startswith(prefix):
+            if _quietly(lambda: container.remove(force=True, v=True)):
+                removed["containers"] += 1
+    for network in client.networks.list(filters={"label": PROJECT_LABEL}):
+        if mine(network) and _quietly(network.remove):
+            removed["networks"] += 1
+    for volume in client.volumes.list(filters={"label": PROJECT_LABEL}):
+        if mine(volume) and _quietly(lambda: volume.remove(force=True)):
+            removed["volumes"] += 1
+    return removed
+
+
+def run_stack(
+    client: docker.DockerClient,
+    folder: Path,
+    *,
+    session_id: str,
+    exercise_id: str,
+    compose_name: str = "compose.yaml",
+    api_service: str = "api",
+    client_service: str = "client",
+    output_path: str = "/output/predictions.csv",
+    build_timeout: float = 600.0,
+    timeout: float = 120.0,
+    plant: dict[str, str] | None = None,
+    progress: Progress = lambda text: None,
+) -> StackRun:
+    """Build and run the stack in FOLDER (from a copy), wait for the client, read its output, bring it all down.
+
+    Raises ComposeUnavailable when no Compose answers. Everything the run made is removed
+    before this returns or raises, whatever happens.
+    """
+    binary = find_compose()
+    project = f"{PROJECT_PREFIX}{session_id}".lower()
+    run = StackRun(project, compose=binary.describe(), command=binary.name, client_service=client_service, api_service=api_service, output_path=output_path)
+    labels = {SESSION_LABEL: session_id, EXERCISE_LABEL: exercise_id}
+    environment = _environment(engine_url(client))
+    started = time.monotonic()
+    from grader.grading import copy_submission  # grading imports the checks, which import this module
+
+    with tempfile.TemporaryDirectory(prefix="labkit-compose-", ignore_cleanup_errors=True) as scratch:
+        stack = copy_submission(folder, Path(scratch) / "stack")
+        for relative, text in (plant or {}).items():
+            (stack / relative).parent.mkdir(parents=True, exist_ok=True)
+            (stack / relative).write_text(text, encoding="utf-8")
+        learner = [*binary.command, "-p", project, "-f", compose_name]
+        progress(f"checking {compose_name} with `{binary.name} config`")
+        code, log, _ = _run_bounded([*learner, "config", "-q"], stack, 60, progress, environment)
+        if code != 0:
+            run.problem = log or f"`{binary.name} config` failed"
+            run.duration = time.monotonic() - started
+            return run
+        document = yaml.safe_load((stack / compose_name).read_text(encoding="utf-8"))
+        try:
+            graded = graded_document(document, stack, labels)
+        except StackRefused as refused:
+            run.refused = refused
+            run.duration = time.monotonic() - started
+            return run
+        (stack / GRADED_FILE).write_text(yaml.safe_dump(graded, sort_keys=False), encoding="utf-8")
+        base = [*binary.command, "-p", project, "-f", GRADED_FILE]
+        try:
+            progress("building the stack's images")
+            build = [*base, "build"] + (["--force-rm"] if binary.is_v1 else [])
+            build_started = time.monotonic()
+            code, run.build_log, run.build_timed_out = _run_bounded(build, stack, build_timeout, progress, environment)
+            run.build_seconds = time.monotonic() - build_started
+            run.build_ok = code == 0
+            if run.build_ok:
+                progress(f"starting the stack (project {project})")
+                up_started = time.monotonic()
+                deadline = up_started + timeout
+                run.up_code, run.up_log, run.timed_out = _run_bounded(
+                    [*base, "up", "-d", "--no-build"], stack, timeout, progress, environment
+                )
+                if run.up_code == 0:
+                    progress(f"waiting for the {client_service} to finish")
+                    run.timed_out = not _wait_exited(client, project, client_service, deadline)
+                run.run_seconds = time.monotonic() - up_started
+                run.services = _states(client, project)
+                run.created = len(run.services)
+                if run.client_succeeded:
+                    _read_output(client, run, labels)
+        finally:
+            progress("bringing the stack down")
+            # -t 0: the grader never waits on a stop; --volumes: named volumes go too.
+            _, run.down_log, _ = _run_bounded(
+                [*base, "down", "--volumes", "--remove-orphans", "-t", "0"], stack, DOWN_TIMEOUT, progress, environment
+            )
+            run.leftovers = project_resources(client, project)
+            _remove_project(client, project)
+            _remove_images(client, session_id)
+            run.duration = time.monotonic() - started
+    return run
+
+
+def _quietly(action: Callable[[], Any]) -> bool:
+    """Run a cleanup action; True when it worked. A resource already gone is fine; cleanup never raises."""
+    try:
+        action()
+        return True
+    except Exception:
+        return False

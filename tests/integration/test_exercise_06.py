@@ -1,0 +1,190 @@
+"""exercise-06 on the real engine and a real Compose: the solution, the untouched starter, typical mistakes,
+the time limit, Ctrl-C, and two gradings at once. Every test checks that no Compose project of its own is left."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import threading
+
+import pytest
+
+from grader import compose, spec
+from grader.model import Status
+from tests.integration.conftest import grade_folder, statuses
+
+SOLUTION_FILE = "solutions/exercise-06/compose.yaml"
+PYTHON_TEST = """["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:5001/health', timeout=2)"]"""
+CURL_TEST = '["CMD", "curl", "-f", "http://localhost:5001/health"]'
+CONDITION = "    depends_on:\n      api:\n        condition: service_healthy  # wait for the healthcheck, not only for the container to start\n"
+MOUNT = "    volumes:\n      - predictions:/output  # a named volume: predictions.csv outlives the container\n"
+
+
+@pytest.fixture(scope="session")
+def compose_binary():
+    """The Compose the grader will use; skipped without one, but a failure under CI=true."""
+    try:
+        return compose.find_compose()
+    except compose.ComposeUnavailable as error:
+        if os.environ.get("CI") or os.environ.get("LABKIT_REQUIRE_ENGINE"):
+            pytest.fail(f"CI needs a Compose for exercise-06: {error}")
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def exercise06(repo):
+    return spec.find_exercise(spec.load(repo / "labs.yaml"), "exercise-06")
+
+
+@pytest.fixture(autouse=True)
+def no_compose_leftovers(engine, no_leftovers, compose_binary):
+    """After each test, nothing of a Compose project this test's gradings made is on the engine."""
+    prefix = f"{compose.PROJECT_PREFIX}{no_leftovers}"
+    yield
+    left = []
+    selector = {"label": compose.PROJECT_LABEL}
+    for kind, listing in (("container", engine.containers.list(all=True, filters=selector)),
+                          ("network", engine.networks.list(filters=selector)),
+                          ("volume", engine.volumes.list(filters=selector))):
+        for resource in listing:
+            if (resource.attrs.get("Labels") or resource.attrs.get("Config", {}).get("Labels") or {}).get(compose.PROJECT_LABEL, "").startswith(prefix):
+                left.append(f"{kind} {resource.name}")
+    if left:  # remove them so one failure does not cascade, then fail
+        compose.sweep_compose(engine, prefix)
+    assert not left, f"left behind by Compose: {left}"
+
+
+@pytest.fixture
+def stack(tmp_path, repo):
+    """Copy the exercise-06 solution; returns a function that edits its compose.yaml (and checks the edit applied)."""
+
+    def make(edit=None, name="submission"):
+        folder = tmp_path / name
+        shutil.copytree(repo / "solutions" / "exercise-06", folder)
+        if edit:
+            path = folder / "compose.yaml"
+            before = path.read_text()
+            after = edit(before)
+            assert after != before, "the edit changed nothing"
+            path.write_text(after)
+        return folder
+
+    return make
+
+
+def _lost(report) -> dict[str, float]:
+    return {r.spec.id: r.max_score for r in report.results if r.status is not Status.PASSED and r.max_score}
+
+
+def _message(report, check_id: str) -> str:
+    return next(r.message for r in report.results if r.spec.id == check_id)
+
+
+def test_solution_gets_full_marks(exercise06, repo, engine, compose_binary):
+    report = grade_folder(exercise06, repo / "solutions" / "exercise-06", engine)
+    failed = {r.spec.id: r.message for r in report.results if r.status is not Status.PASSED}
+    assert failed == {}
+    assert report.score == report.max_score == 100
+    assert report.facts["compose"] == compose_binary.describe()
+    assert 0 < report.facts["stack_seconds"] < 60
+    assert "8 rows" in _message(report, "client-output")
+
+
+def test_untouched_exercise_does_not_pass(exercise06, repo, engine):
+    report = grade_folder(exercise06, repo / "exercises" / "exercise-06", engine)
+    result = statuses(report)
+    assert report.score == 5  # only "no port published", which the starter cannot get wrong
+    assert result["compose-no-todo"] is Status.FAILED
+    assert "config` rejects compose.yaml" in _message(report, "stack-runs")
+    assert "neither an image nor a build context" in _message(report, "stack-runs")
+    assert "created no container" in _message(report, "stack-cleanup")
+
+
+# Each mistake: how to make it in compose.yaml, and exactly the checks (and so the points) it must cost.
+MISTAKES = {
+    "client-calls-localhost": (
+        lambda text: text.replace("http://api:5001", "http://localhost:5001"),
+        {"client-uses-service-name": 10, "stack-runs": 20, "client-output": 25},
+    ),
+    "no-named-volume": (
+        lambda text: text.replace(MOUNT, "").replace("volumes:\n  predictions:\n", ""),
+        {"named-volume": 10, "client-output": 25},
+    ),
+    "healthcheck-with-curl": (
+        lambda text: text.replace(PYTHON_TEST, CURL_TEST),
+        {"api-healthcheck": 10, "stack-runs": 20, "client-output": 25},
+    ),
+    "port-on-all-interfaces": (
+        lambda text: text.replace("    build: ./api\n", '    build: ./api\n    ports:\n      - "5001:5001"\n'),
+        {"ports-loopback": 5},
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_mistake_loses_exactly_its_points(mistake, exercise06, stack, engine):
+    edit, expected_lost = MISTAKES[mistake]
+    report = grade_folder(exercise06, stack(edit), engine)
+    assert _lost(report) == expected_lost, {r.spec.id: r.message for r in report.results}
+    assert report.score == 100 - sum(expected_lost.values())
+    if mistake == "healthcheck-with-curl":
+        assert "never became healthy" in _message(report, "stack-runs") and "curl" in _message(report, "stack-runs")
+    if mistake == "client-calls-localhost":
+        assert "the client itself" in _message(report, "stack-runs")
+    if mistake == "no-named-volume":
+        assert "did write it" in _message(report, "client-output")
+
+
+def test_depends_on_without_condition_races_the_api(exercise06, stack, engine):
+    report = grade_folder(exercise06, stack(lambda text: text.replace(CONDITION, "    depends_on:\n      - api\n")), engine)
+    lost = _lost(report)
+    # The static check always names it; the run loses too when the client beats the API (it nearly always does).
+    assert lost in ({"client-waits-healthy": 10}, {"client-waits-healthy": 10, "stack-runs": 20, "client-output": 25}), lost
+    if "stack-runs" in lost:
+        assert "started too early" in _message(report, "stack-runs")
+
+
+def test_the_time_limit_stops_a_stack_that_never_gets_healthy(exercise06, stack, engine):
+    limited = dataclasses.replace(
+        exercise06,
+        checks=tuple(
+            dataclasses.replace(c, params={**c.params, "timeout": 12}) if c.kind == "compose_stack_runs" else c
+            for c in exercise06.checks
+        ),
+    )
+    folder = stack(lambda text: text.replace(PYTHON_TEST, CURL_TEST).replace("retries: 5", "retries: 1000"))
+    report = grade_folder(limited, folder, engine)
+    message = _message(report, "stack-runs")
+    assert "did not finish within 12 s" in message and "`starting`" in message
+    assert report.facts["stack_seconds"] < 25
+    assert statuses(report)["stack-cleanup"] is Status.PASSED
+
+
+def test_ctrl_c_during_the_run_brings_the_stack_down(exercise06, stack, engine, monkeypatch):
+    seen = {}
+
+    def interrupted(client, project, service, deadline):
+        seen["containers"] = compose.project_resources(client, project).get("containers", [])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compose, "_wait_exited", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        grade_folder(exercise06, stack(), engine)
+    assert len(seen["containers"]) == 2  # the stack was up when Ctrl-C came; the fixture checks it is gone
+
+
+def test_two_gradings_at_once_do_not_collide(exercise06, stack, engine):
+    # The second publishes a fixed host port: the grader drops it, so the two cannot fight over 5001 either.
+    folders = [stack(name="first"), stack(MISTAKES["port-on-all-interfaces"][0], name="second")]
+    reports = [None, None]
+
+    def grade_one(index):
+        reports[index] = grade_folder(exercise06, folders[index], engine)
+
+    threads = [threading.Thread(target=grade_one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert [r.score for r in reports] == [100, 95], [{x.spec.id: x.message for x in r.results if x.status is not Status.PASSED} for r in reports]
