@@ -420,7 +420,8 @@ class Session:
         from grader.checks.runtime import is_loopback, parse_listeners
 
         started = time.monotonic()
-        next_socket_look = started + 1.0
+        # Reading the sockets inside costs an exec: only when the app is slow to answer.
+        next_socket_look = started + 3.0
         loopback_since = None
         while time.monotonic() - started < timeout:
             try:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from grader.checks import registry
+from grader.i18n import SAFE_LOADER
 from grader.model import CheckSpec, ExerciseSpec
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -41,7 +42,7 @@ def load(path: Path | None = None) -> list[ExerciseSpec]:
     except OSError as error:
         raise SpecError(path, [f"cannot read the file: {error.strerror}. Pass `--labs PATH` or run from the repository root"]) from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
