@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,11 +51,9 @@ PREDICT_BODY = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]}).encode()
 READY_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
 GRADER_TIMEOUT = 900.0
-FIRST_LINE = "static checks"
 STAGE_LINE = re.compile(r"^\[\s*([\d.]+)s\] (.*)$")
-# The grader's progress stages, in order; the breakdown reports the time between consecutive ones.
-STAGES = ("static checks", "building the image", "inspecting the image", "starting the container",
-          "waiting for an HTTP answer", "cleaning up")
+SNAPSHOT_SKIP = {"grader", "labs.yaml", ".git", ".venv", "bench", "__pycache__"}
+BUILD_SUBLINE = "building:"  # `building: step 3/6: ...` lines follow the "building the image" stage
 
 STATIC_SNIPPET = r"""
 import json, sys, time
@@ -121,32 +119,32 @@ class GraderRun:
     stdout: str
     stopped_early: bool = False
 
-    def stage_times(self) -> dict[str, float]:
-        """Seconds since process start at which each progress stage was printed (first occurrence)."""
-        seen: dict[str, float] = {}
+    def stage_times(self) -> list[tuple[str, float]]:
+        """(stage, seconds since process start) for each progress stage the grader printed, in order.
+
+        A stage is a `[  1.2s] text` line; `building: step ...` sub-lines belong to the build stage."""
+        seen: list[tuple[str, float]] = []
         for at, line in self.stderr_lines:
             match = STAGE_LINE.match(line)
-            text = match.group(2) if match else line
-            for stage in STAGES:
-                if text.startswith(stage) and stage not in seen:
-                    seen[stage] = at
+            if not match or match.group(2).startswith(BUILD_SUBLINE):
+                continue
+            stage = re.sub(r"\d+", "N", match.group(2).split(":")[0]).strip()
+            if stage not in (name for name, _ in seen):
+                seen.append((stage, at))
         return seen
 
     def phases(self) -> dict[str, float]:
-        """Time between consecutive progress lines, from process start to process exit."""
-        seen = self.stage_times()
-        marks = [("process start", 0.0)] + [(s, seen[s]) for s in STAGES if s in seen] + [("exit", self.wall)]
-        out = {}
-        for (name, at), (_, next_at) in zip(marks, marks[1:]):
-            out[f"{name} -> next"] = next_at - at
-        return out
+        """Time from each progress line to the next, from process start to process exit."""
+        marks = [("process start", 0.0)] + self.stage_times() + [("exit", self.wall)]
+        return {f"{name} -> {following}": next_at - at for (name, at), (following, next_at) in zip(marks, marks[1:])}
 
     def facts(self) -> dict[str, float]:
-        match = re.search(r"Measured: (.*?); graded in ([\d.]+) s", self.stdout)
+        text = " ".join(self.stdout.split())  # the report wraps long lines
+        match = re.search(r"Measured: (.*?); graded in ([\d.]+) s", text)
         if not match:
             return {}
         facts = {"graded_in_s": float(match.group(2))}
-        for item in match.group(1).split(", "):
+        for item in re.split(r",\s*", match.group(1)):
             key, _, value = item.partition("=")
             try:
                 facts[key] = float(value)
@@ -159,36 +157,65 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.exercise = args.exercise
-        self.path = (ROOT / args.path).resolve() if not Path(args.path).is_absolute() else Path(args.path)
-        self.port = self._exercise_port()
+        given = Path(args.path)
+        self.path = (given if given.is_dir() else ROOT / given).resolve()  # relative to the cwd, else the repository
+        self.temp_dirs: list[Path] = []
+        try:
+            self.code = self._snapshot()
+            self.port = self._exercise_port()
+        except BaseException:
+            self.remove_temp_dirs()
+            raise
         self.classic_env = dict(os.environ, DOCKER_BUILDKIT="0")
         self.current: subprocess.Popen | None = None  # the grader process running now, if any
-        self.temp_dirs: list[Path] = []
         self.cold_pending: list[tuple[str, set[str]]] = []  # (nonce, dangling images before) to clean
         self.cold_layers_removed = 0
+        self.results: dict = {"A": [], "B": [], "A_cold": [], "B_cold": [], "first_line": [], "static_report": []}
+
+    def remove_temp_dirs(self) -> None:
+        for folder in self.temp_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.temp_dirs.clear()
+
+    def _snapshot(self) -> Path:
+        """A copy of grader/ and labs.yaml taken now; every grader run starts from it (cwd), so all
+        rounds measure the same code even if someone edits the checkout during the benchmark."""
+        folder = Path(tempfile.mkdtemp(prefix="labkit-bench-code-"))
+        self.temp_dirs.append(folder)
+        shutil.copytree(ROOT / "grader", folder / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copy2(ROOT / "labs.yaml", folder / "labs.yaml")
+        for entry in ROOT.iterdir():  # labs.yaml may name files beside it (e.g. a reference solution)
+            if entry.name not in SNAPSHOT_SKIP and not entry.name.endswith(".egg-info"):
+                (folder / entry.name).symlink_to(entry)
+        where = subprocess.run([PYTHON, "-c", "import grader; print(grader.__file__)"], cwd=folder,
+                               capture_output=True, text=True, timeout=60)
+        if not where.stdout.strip().startswith(str(folder)):
+            raise BenchError(f"`python -m grader` run from {folder} does not import the snapshot: "
+                             f"{(where.stdout + where.stderr).strip()[-300:]}")
+        return folder
 
     def _exercise_port(self) -> int:
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, str(self.code))
         from grader import spec  # the bench runs with the project's interpreter
 
-        exercise = spec.find_exercise(spec.load(ROOT / "labs.yaml"), self.exercise)
+        exercise = spec.find_exercise(spec.load(self.code / "labs.yaml"), self.exercise)
         if exercise is None:
             raise BenchError(f"unknown exercise {self.exercise!r} in labs.yaml")
         return exercise.port
 
     # -- A ------------------------------------------------------------------------------------
 
-    def run_grader(self, folder: Path, stop_at: str | None = None) -> GraderRun:
+    def run_grader(self, folder: Path, stop_at: "re.Pattern[str] | None" = None) -> GraderRun:
         """Run the grader as a subprocess, timestamping each stderr line as it arrives.
 
-        With `stop_at`, send SIGINT as soon as a stderr line contains it (the grader cleans up on
+        With `stop_at`, send SIGINT as soon as a stderr line matches it (the grader cleans up on
         SIGINT) and wait for the process to end."""
         lines: "queue.Queue[tuple[float, str] | None]" = queue.Queue()
         stdout_parts: list[str] = []
         started = time.perf_counter()
         proc = subprocess.Popen(
             [PYTHON, "-m", "grader", self.exercise, "--path", str(folder)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            cwd=self.code, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
         )
         self.current = proc
 
@@ -214,7 +241,7 @@ class Bench:
             if item is None:
                 break
             stderr_lines.append(item)
-            if stop_at and not stopped and stop_at in item[1]:
+            if stop_at and not stopped and stop_at.match(item[1]):
                 stopped = True
                 proc.send_signal(signal.SIGINT)
         returncode = proc.wait(timeout=120)
@@ -236,19 +263,19 @@ class Bench:
         return run
 
     def first_feedback(self) -> dict:
-        """Process start -> the grader's first progress line on stderr; then SIGINT and wait."""
-        run = self.run_grader(self.path, stop_at=FIRST_LINE)
-        first = next((at for at, line in run.stderr_lines if FIRST_LINE in line), None)
+        """Process start -> the grader's first progress line on stderr (`[  0.0s] static checks`); then SIGINT and wait."""
+        run = self.run_grader(self.path, stop_at=STAGE_LINE)
+        first = next(((at, line) for at, line in run.stderr_lines if STAGE_LINE.match(line)), None)
         if first is None:
-            raise BenchError(f"the grader never printed {FIRST_LINE!r} on stderr (exit code {run.returncode})")
-        return {"first_line_s": first, "exit_after_sigint_s": run.wall, "returncode": run.returncode}
+            raise BenchError(f"the grader printed no progress line on stderr (exit code {run.returncode})")
+        return {"first_line_s": first[0], "first_line": first[1], "exit_after_sigint_s": run.wall, "returncode": run.returncode}
 
     def static_report(self) -> dict:
         """A fresh interpreter importing the grader and running grading.static_report, start to exit."""
         started = time.perf_counter()
         completed = subprocess.run(
             [PYTHON, "-c", STATIC_SNIPPET, self.exercise, str(self.path)],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            cwd=self.code, capture_output=True, text=True, timeout=120,
         )
         wall = time.perf_counter() - started
         if completed.returncode != 0:
@@ -332,17 +359,29 @@ class Bench:
         out = docker("images", "-q", "--no-trunc", "--filter", "dangling=true", check=False).stdout
         return set(out.split())
 
-    def drop_cold_layers(self) -> None:
+    def drop_cold_layers(self, patience: float = 30.0) -> None:
         """Remove the cache layers the cold rounds left (they hold a nonce nobody will build again).
 
         Only a dangling image new since the round began AND whose /app holds this round's nonce is
-        removed, so another user's images on the same engine are never touched."""
+        removed, so another user's images on the same engine are never touched. After an interrupted
+        build the engine may still hold the step's container for a moment: retry for `patience` s."""
         while self.cold_pending:
-            nonce, before = self.cold_pending.pop()
-            for image in sorted(self._dangling() - before):
-                if self._holds_nonce(image, nonce):
-                    if docker("rmi", image, check=False).returncode == 0:  # prunes its untagged parents down to the shared ones
-                        self.cold_layers_removed += 1
+            nonce, before = self.cold_pending[-1]
+            checked: dict[str, bool] = {}
+            deadline = time.monotonic() + patience
+            while True:
+                mine = []
+                for image in sorted(self._dangling() - before):
+                    if image not in checked:
+                        checked[image] = self._holds_nonce(image, nonce)
+                    if checked[image]:
+                        mine.append(image)
+                failed = [image for image in mine if docker("rmi", image, check=False).returncode != 0]
+                self.cold_layers_removed += len(mine) - len(failed)  # rmi also prunes their untagged parents
+                if not failed or time.monotonic() > deadline:
+                    break
+                time.sleep(1.0)
+            self.cold_pending.pop()
 
     def _holds_nonce(self, image: str, nonce: str) -> bool:
         workdir = docker("image", "inspect", "-f", "{{.Config.WorkingDir}}", image, check=False).stdout.strip() or "/app"
@@ -352,7 +391,7 @@ class Bench:
 
     # -- cleanup --------------------------------------------------------------------------------
 
-    def cleanup(self, grader_clean: bool = True) -> list[str]:
+    def cleanup(self, grader_clean: bool = True, final: bool = True) -> list[str]:
         """Remove everything the bench made; returns what is still left (should be nothing)."""
         proc = self.current
         if proc is not None and proc.poll() is None:
@@ -371,19 +410,23 @@ class Bench:
         if images:
             docker("rmi", "-f", "--no-prune", *sorted(set(images)), check=False)
         quietly(self.drop_cold_layers)
-        for folder in self.temp_dirs:
-            shutil.rmtree(folder, ignore_errors=True)
-        self.temp_dirs.clear()
         if grader_clean:
-            subprocess.run([PYTHON, "-m", "grader", "clean"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+            subprocess.run([PYTHON, "-m", "grader", "clean"], cwd=self.code if self.code.is_dir() else ROOT,
+                           capture_output=True, text=True, timeout=300)
+        if final:
+            self.remove_temp_dirs()
         left = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
-        left += docker("ps", "-aq", "--filter", "label=org.labkit.session", check=False).stdout.split()
         left += docker("images", "-q", "--filter", f"label={LABEL}", check=False).stdout.split()
         return left
 
 
 # --------------------------------------------------------------------------------------------
 # the run
+
+
+def git(*args: str) -> str:
+    completed = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return completed.stdout.strip() if completed.returncode == 0 else ""
 
 
 def engine_version() -> str:
@@ -407,12 +450,16 @@ def header(args, engine: str, bench: Bench) -> dict:
         "exercise": args.exercise,
         "path": str(bench.path),
         "port": bench.port,
+        "git_head": git("rev-parse", "--short", "HEAD"),
+        "grader_dirty": bool(git("status", "--porcelain", "--", "grader", "labs.yaml")),
     }
     print("labkit grader benchmark: A = `python -m grader` vs B = the same work with the bare docker CLI")
     print(f"  date {info['date']}   Docker engine {engine}   Python {info['python']}   {info['machine']}, {info['cores']} cores"
           f"   load {' '.join(f'{x:.2f}' for x in info['loadavg_at_start'] or [])}")
     print(f"  {args.exercise} at {bench.path}   N = {args.runs} warm rounds"
           + (f" + {args.cold_runs} cold rounds" if args.cold else "") + " (A then B in each round, after one untimed warm-up of each)")
+    dirty = " + uncommitted changes" if info["grader_dirty"] else ""
+    print(f"  grader code: snapshot of {ROOT / 'grader'} (git {info['git_head'] or '?'}{dirty}) taken at start, run from {bench.code}")
     print("  Note: this machine is noisy (shared engine, other jobs); figures are medians (and minima) of interleaved runs,")
     print("  compare ratios rather than absolute seconds.")
     print(flush=True)
@@ -431,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercise", default="exercise-01")
     parser.add_argument("--path", default="solutions/exercise-01", help="folder to grade (must get full marks)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every sample and figure as JSON")
+    parser.add_argument(
+        "--no-grader-clean", action="store_true",
+        help="skip the final `python -m grader clean`: it removes EVERY grader-labelled container and image on the "
+             "engine, including those of a grading another user runs at the same time on a shared engine",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.cold_runs < 1:
         parser.error("--runs and --cold-runs must be at least 1")
@@ -439,43 +491,55 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    bench = None
+    bench: Bench | None = None
+    info: dict = {}
     status = 0
     try:
-        engine = engine_version()
-        bench = Bench(args)
-        if not (bench.path / "Dockerfile").is_file():
-            raise BenchError(f"no Dockerfile in {bench.path}")
-        bench.cleanup(grader_clean=False)  # the bench's own leftovers of an earlier, killed run
-        info = header(args, engine, bench)
-        results = measure(bench, args)
-        print_tables(results)
-        if args.json:
-            write_json(args.json, info, results)
-            print(f"\nwrote {args.json}")
-    except BenchError as error:
-        print(f"\nbench aborted: {error}", file=sys.stderr)
-        status = 2
+        try:
+            engine = engine_version()
+            bench = Bench(args)
+            if not (bench.path / "Dockerfile").is_file():
+                raise BenchError(f"no Dockerfile in {bench.path}")
+            bench.cleanup(grader_clean=False, final=False)  # the bench's own leftovers of an earlier, killed run
+            info = header(args, engine, bench)
+            measure(bench, args)
+        except BenchError as error:
+            print(f"\nbench aborted: {error}", file=sys.stderr)
+            status = 2
+        except KeyboardInterrupt:
+            print("\nbench interrupted: cleaning up", file=sys.stderr)
+            status = 130
+        if bench is not None and bench.results["A"] and bench.results["B"]:
+            if status:
+                print("\nPARTIAL figures: the rounds that finished before the run stopped")
+            summary = summarise(bench.results)
+            print_tables(summary)
+            if args.json:
+                write_json(args.json, {**info, "complete": status == 0}, summary)
+                print(f"\nwrote {args.json}")
     except KeyboardInterrupt:
-        print("\nbench interrupted: cleaning up", file=sys.stderr)
         status = 130
-    finally:
+    finally:  # every path, an unexpected exception included
         if bench is not None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            left = bench.cleanup()
+            left = bench.cleanup(grader_clean=not args.no_grader_clean)
             cold = f", {bench.cold_layers_removed} cold-round cache image(s) removed" if bench.cold_layers_removed else ""
             if left:
                 print(f"cleanup: LEFT BEHIND {left}", file=sys.stderr)
                 status = status or 3
             else:
-                print(f"cleanup: no bench or grader container/image left{cold}; temp folders removed; `grader clean` ran",
-                      file=sys.stderr)
+                ran = "skipped (--no-grader-clean)" if args.no_grader_clean else "ran"
+                others = docker("ps", "-aq", "--filter", "label=org.labkit.session", check=False).stdout.split()
+                note = f" ({len(others)} grader container(s) of another process now on this engine)" if others else ""
+                print(f"cleanup: no container/image labelled {LABEL} left{cold}; temp folders removed; "
+                      f"`grader clean` {ran}{note}", file=sys.stderr)
     return status
 
 
-def measure(bench: Bench, args) -> dict:
-    results: dict = {"A": [], "B": [], "A_cold": [], "B_cold": [], "first_line": [], "static_report": []}
+def measure(bench: Bench, args) -> None:
+    """Fill bench.results round by round (so an aborted run still has what it measured)."""
+    results = bench.results
     progress("warm-up A (untimed)")
     bench.grade(bench.path)
     progress("warm-up B (untimed)")
@@ -504,7 +568,6 @@ def measure(bench: Bench, args) -> dict:
                                       "stderr": [[round(at, 3), line] for at, line in a.stderr_lines]})
             results["B_cold"].append(b)
             progress(f"cold round {round_no}/{args.cold_runs}: A {a.wall:.2f} s, B {b['wall']:.2f} s")
-    return summarise(results)
 
 
 def summarise(results: dict) -> dict:
@@ -520,15 +583,15 @@ def summarise(results: dict) -> dict:
     summary["ratio_cold"] = ratio(summary["A_cold"]["median"], summary["B_cold"]["median"])
     firsts = [f["first_line_s"] for f in results["first_line"]]
     statics = [s["process_s"] for s in results["static_report"]]
-    summary["first_line"] = {"median": med(firsts), "min": min(firsts), "samples": firsts}
+    summary["first_line"] = {"median": med(firsts), "min": min(firsts, default=None), "samples": firsts}
     summary["static_report"] = {
-        "median": med(statics), "min": min(statics), "samples": statics,
+        "median": med(statics), "min": min(statics, default=None), "samples": statics,
         "import_median": med([s["import_s"] for s in results["static_report"]]),
         "spec_load_median": med([s["spec_load_s"] for s in results["static_report"]]),
         "static_checks_median": med([s["static_report_s"] for s in results["static_report"]]),
         "check_medians": {
             check: med([s["checks"][check][1] for s in results["static_report"]])
-            for check in results["static_report"][0]["checks"]
+            for check in (results["static_report"][0]["checks"] if results["static_report"] else {})
         },
     }
     facts = {}
@@ -548,25 +611,28 @@ def print_tables(s: dict) -> None:
     print("\nwall time, seconds                       median     min   samples")
     row("A  grader, warm cache", s["A"])
     row("B  docker CLI by hand, warm cache", s["B"])
-    print(f"  {'A/B (median/median), warm':<38} {s['ratio_warm']:7.2f}x")
-    if s["A_cold"]["samples"]:
+    if s["ratio_warm"]:
+        print(f"  {'A/B (median/median), warm':<38} {s['ratio_warm']:7.2f}x")
+    if s["A_cold"]["samples"] and s["B_cold"]["samples"]:
         row("A_cold  grader, pip layer rebuilt", s["A_cold"])
         row("B_cold  docker CLI, pip layer rebuilt", s["B_cold"])
         print(f"  {'A_cold/B_cold (median/median)':<38} {s['ratio_cold']:7.2f}x")
     print("\ntime to first feedback, seconds          median     min   samples")
-    row("grader: start -> 'static checks' line", s["first_line"])
-    row("static_report snippet: start -> exit", s["static_report"])
     sr = s["static_report"]
-    checks = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sr["check_medians"].items())
-    print(f"    of which (medians): import grader {sr['import_median']:.2f} s, labs.yaml {sr['spec_load_median']:.3f} s, "
-          f"static checks {sr['static_checks_median']:.2f} s ({checks})")
+    if s["first_line"]["samples"]:
+        row("grader: start -> first progress line", s["first_line"])
+    if sr["samples"]:
+        row("static_report snippet: start -> exit", sr)
+        checks = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sr["check_medians"].items())
+        print(f"    of which (medians): import grader {sr['import_median']:.2f} s, labs.yaml {sr['spec_load_median']:.3f} s, "
+              f"static checks {sr['static_checks_median']:.3f} s ({checks})")
 
     for key, title in (("A", "A warm"), ("A_cold", "A cold")):
         if not s[key]["samples"]:
             continue
         print(f"\n{title}: where the grader's time goes (median seconds between its stderr progress lines)")
         for name, value in s[key]["phase_medians"].items():
-            print(f"  {name:<40} {fmt(value)}")
+            print(f"  {name:<62} {fmt(value)}")
         facts = s["grader_facts_medians"][key]
         if facts:
             print("  grader's own figures (medians): " + ", ".join(f"{k}={v:g}" for k, v in facts.items()))
