@@ -47,6 +47,6 @@ def register(
 
 def registry() -> dict[str, CheckKind]:
     """Every check kind, importing each family module once."""
-    from grader.checks import build, dockerfile_rules, image, lint, runtime  # noqa: F401  (registration)
+    from grader.checks import build, cache_context, compose_stack, configuration, dockerfile_rules, efficiency, image, lint, multistage, runtime, serving  # noqa: F401  (registration)
 
     return REGISTRY

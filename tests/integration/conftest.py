@@ -84,3 +84,13 @@ def grade_folder(exercise, folder, engine, **kwargs):
     """Grade a folder on the real engine with a sensible build limit."""
     kwargs.setdefault("build_timeout", 300)
     return grade(exercise, folder, client=engine, **kwargs)
+
+
+def lost(report) -> dict[str, float]:
+    """Check id -> points lost, for the checks that did not pass."""
+    return {r.spec.id: r.max_score for r in report.results if r.status is not Status.PASSED and r.max_score}
+
+
+def result(report, check_id):
+    """The result of one check."""
+    return next(r for r in report.results if r.spec.id == check_id)

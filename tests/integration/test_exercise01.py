@@ -7,7 +7,7 @@ import re
 import pytest
 
 from grader.model import Status
-from tests.integration.conftest import grade_folder, statuses
+from tests.integration.conftest import grade_folder, lost, statuses
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
@@ -30,10 +30,6 @@ def test_untouched_exercise_does_not_pass(exercise01, repo, engine):
     assert result["predictions"] is Status.BLOCKED
     blocked = next(r for r in report.results if r.spec.id == "expose-port")
     assert "build failed" in blocked.message
-
-
-def _lost(report) -> dict[str, float]:
-    return {r.spec.id: r.max_score for r in report.results if r.status is not Status.PASSED and r.max_score}
 
 
 # Each mistake: how to make it, and exactly the checks (and so the points) it must cost.
@@ -73,7 +69,7 @@ MISTAKES = {
 def test_mistake_loses_exactly_its_points(mistake, exercise01, submission, engine):
     edits, expected_lost = MISTAKES[mistake]
     report = grade_folder(exercise01, submission(**edits), engine)
-    assert _lost(report) == expected_lost, {r.spec.id: r.message for r in report.results}
+    assert lost(report) == expected_lost, {r.spec.id: r.message for r in report.results}
     assert report.score == 100 - sum(expected_lost.values())
 
 

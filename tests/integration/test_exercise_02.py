@@ -10,7 +10,7 @@ import pytest
 
 from grader import spec
 from grader.model import Status
-from tests.integration.conftest import grade_folder, statuses
+from tests.integration.conftest import grade_folder, lost, result, statuses
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
@@ -43,16 +43,6 @@ def solution_copy(tmp_path, repo):
         return folder
 
     return make
-
-
-def lost(report) -> dict[str, float]:
-    """Check id -> points lost, for the checks that did not pass."""
-    return {r.spec.id: r.max_score for r in report.results if r.status is not Status.PASSED and r.max_score}
-
-
-def result(report, check_id):
-    """The result of one check."""
-    return next(r for r in report.results if r.spec.id == check_id)
 
 
 def code_before_install(text: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from grader import spec
 from grader.model import Status
 from tests.integration.conftest import grade_folder, statuses
-from tests.integration.test_exercise_02 import lost, result
+from tests.integration.conftest import lost, result
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 

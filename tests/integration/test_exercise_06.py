@@ -12,7 +12,7 @@ import pytest
 
 from grader import compose, spec
 from grader.model import Status
-from tests.integration.conftest import grade_folder, statuses
+from tests.integration.conftest import grade_folder, lost, statuses
 
 SOLUTION_FILE = "solutions/exercise-06/compose.yaml"
 PYTHON_TEST = """["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:5001/health', timeout=2)"]"""
@@ -73,10 +73,6 @@ def stack(tmp_path, repo):
     return make
 
 
-def _lost(report) -> dict[str, float]:
-    return {r.spec.id: r.max_score for r in report.results if r.status is not Status.PASSED and r.max_score}
-
-
 def _message(report, check_id: str) -> str:
     return next(r.message for r in report.results if r.spec.id == check_id)
 
@@ -126,7 +122,7 @@ MISTAKES = {
 def test_mistake_loses_exactly_its_points(mistake, exercise06, stack, engine):
     edit, expected_lost = MISTAKES[mistake]
     report = grade_folder(exercise06, stack(edit), engine)
-    assert _lost(report) == expected_lost, {r.spec.id: r.message for r in report.results}
+    assert lost(report) == expected_lost, {r.spec.id: r.message for r in report.results}
     assert report.score == 100 - sum(expected_lost.values())
     if mistake == "healthcheck-with-curl":
         assert "never became healthy" in _message(report, "stack-runs") and "curl" in _message(report, "stack-runs")
@@ -138,7 +134,7 @@ def test_mistake_loses_exactly_its_points(mistake, exercise06, stack, engine):
 
 def test_depends_on_without_condition_races_the_api(exercise06, stack, engine):
     report = grade_folder(exercise06, stack(lambda text: text.replace(CONDITION, "    depends_on:\n      - api\n")), engine)
-    lost = _lost(report)
+    lost = lost(report)
     # The static check always names it; the run loses too when the client beats the API (it nearly always does).
     assert lost in ({"client-waits-healthy": 10}, {"client-waits-healthy": 10, "stack-runs": 20, "client-output": 25}), lost
     if "stack-runs" in lost:

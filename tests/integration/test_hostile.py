@@ -11,7 +11,7 @@ import yaml
 import grader.session
 from grader import spec
 from grader.model import Status
-from tests.integration.conftest import grade_folder, statuses
+from tests.integration.conftest import grade_folder, result, statuses
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
@@ -36,10 +36,6 @@ def with_cmd(python_code: str):
     import json
 
     return lambda text: text.replace('CMD ["python", "flask_api_v2.py"]', "CMD " + json.dumps(["python", "-c", python_code]))
-
-
-def result(report, check_id):
-    return next(r for r in report.results if r.spec.id == check_id)
 
 
 def graded(exercise, folder, engine, limit: float, **kwargs):
