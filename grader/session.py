@@ -34,6 +34,7 @@ EXERCISE_LABEL = "org.labkit.exercise"
 LOG_TAIL_LINES = 25
 MAX_CONTEXT_BYTES = 500_000_000  # a lab's build context is a few MB; refuse gigabytes before sending them
 MAX_STEP_WRITE_BYTES = 2_000_000_000  # what one build step may write before the grader stops it
+BUILD_MEMORY_BYTES = 2 * 1024 ** 3  # a RUN step's memory (installing scikit-learn needs a few hundred MB)
 DISK_LOOK_SECONDS = 2.0
 MAX_RESPONSE_BYTES = 1_000_000  # of an HTTP body or an exec's output: a learner's app may send gigabytes
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
@@ -225,6 +226,9 @@ class Session:
         }
         if buildargs:
             params["buildargs"] = json.dumps(buildargs)
+        # What the classic builder can cap for RUN steps: memory (and swap). It has no pids
+        # limit and no disk quota (the grader watches writes instead) and needs the network.
+        params.update({"memory": BUILD_MEMORY_BYTES, "memswap": BUILD_MEMORY_BYTES})
 
         def stream() -> None:
             try:
@@ -685,6 +689,8 @@ def explain_build_error(
         name = copy_missing.group(1) if copy_missing else t("build_error.a_source")
         return t("build_error.copy_missing", where=where or t("build_error.a_copy"), name=name)
     code = re.search(r"returned a non-zero code: (\d+)", error_text)
+    if code and code.group(1) == "137":
+        return t("build_error.run_killed", where=where or t("build_error.a_run_step"), limit=BUILD_MEMORY_BYTES // 1024 ** 3)
     if code:
         return t("build_error.run_failed", where=where or t("build_error.a_run_step"), code=code.group(1))
     at = t("build_error.at", where=where) if where else ""

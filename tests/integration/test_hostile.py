@@ -137,6 +137,14 @@ def test_build_step_writing_too_much_is_stopped(quick_exercise, submission, engi
     assert "wrote more than 300 MB" in build.message and "RUN dd" in build.message
 
 
+def test_build_step_using_too_much_memory_is_killed(quick_exercise, submission, engine):
+    hog = 'RUN python3 -c "x = bytearray(3 * 1024 ** 3); print(len(x))"\nRUN pip install'
+    report = graded(quick_exercise, submission(edit_dockerfile=lambda text: text.replace("RUN pip install", hog)), engine, 120)
+    build = result(report, "build")
+    assert build.status is Status.FAILED
+    assert "137" in build.message and "memory" in build.message and "RUN python3" in build.message
+
+
 def test_huge_build_context_is_refused_early(quick_exercise, submission, engine):
     folder = submission()
     with open(folder / "dataset.bin", "wb") as handle:  # sparse: 3 GB that costs no disk

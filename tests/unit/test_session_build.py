@@ -1,0 +1,106 @@
+"""Session.build reading a recorded build stream (no engine): results, explanations, infrastructure errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.dockerfile import parse_text
+from grader.session import EngineDiskFull, EngineUnavailable, Session
+
+DOCKERFILE = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . /app\nRUN pip install --no-cache-dir -r requirements.txt\n"
+
+
+class FakeAPI:
+    """The few low-level calls Session.build makes, answering with a recorded event stream."""
+
+    def __init__(self, events=None, failure: Exception | None = None):
+        self.events = events or []
+        self.failure = failure
+
+    def _url(self, path, *args):
+        return path
+
+    def _post(self, *args, **kwargs):
+        if self.failure:
+            raise self.failure
+        return object()
+
+    def _raise_for_status(self, response):
+        return None
+
+    def _stream_helper(self, response, decode=True):
+        yield from self.events
+
+
+class FakeClient:
+    def __init__(self, api):
+        self.api = api
+
+
+def steps(*texts):
+    return [{"stream": f"Step {n}/{len(texts) + 1} : {text}\n"} for n, text in enumerate(texts, start=1)]
+
+
+def build(tmp_path: Path, api: FakeAPI):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    session = Session(FakeClient(api), "exercise-01")
+    return session, session.build(tmp_path, parse_text(DOCKERFILE), timeout=30)
+
+
+def test_a_successful_stream_gives_the_image_and_counts_learner_steps(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"stream": " ---> Using cache\n"},
+        {"stream": "Step 5/5 : LABEL org.labkit.session=x\n"},
+        {"aux": {"ID": "sha256:abc"}},
+    ]
+    session, result = build(tmp_path, FakeAPI(events))
+    assert result.ok and result.image_id == "sha256:abc"
+    assert result.total_steps == 4 and result.cached_steps == 1  # the grader's LABEL step is not the learner's
+    assert session.image_ids == ["sha256:abc"]  # removed at cleanup
+
+
+def test_a_failing_run_names_its_line_and_exit_code(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"error": "x", "errorDetail": {"message": "The command '/bin/sh -c pip install' returned a non-zero code: 1"}},
+    ]
+    _, result = build(tmp_path, FakeAPI(events))
+    assert not result.ok
+    assert result.instruction.location == "Dockerfile:4"
+    assert "exit code 1" in result.error
+
+
+def test_a_killed_run_says_memory(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"error": "x", "errorDetail": {"message": "The command '/bin/sh -c pip install' returned a non-zero code: 137"}},
+    ]
+    _, result = build(tmp_path, FakeAPI(events))
+    assert "137" in result.error and "memory" in result.error
+
+
+def test_a_full_disk_is_the_machines_problem_not_the_learners(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app") + [
+        {"error": "x", "errorDetail": {"message": "failed to copy files: write /var/lib/docker/x: no space left on device"}},
+    ]
+    with pytest.raises(EngineDiskFull) as raised:
+        build(tmp_path, FakeAPI(events))
+    assert "out of disk space" in str(raised.value) and "grader clean --cache" in str(raised.value)
+
+
+def test_a_dropped_connection_is_an_engine_failure(tmp_path):
+    import requests
+
+    with pytest.raises(EngineUnavailable) as raised:
+        build(tmp_path, FakeAPI(failure=requests.ConnectionError("socket closed")))
+    assert "stopped answering" in str(raised.value)
+
+
+def test_an_oversized_context_is_refused_before_sending(tmp_path, monkeypatch):
+    import grader.session
+
+    monkeypatch.setattr(grader.session, "MAX_CONTEXT_BYTES", 1000)
+    (tmp_path / "data.bin").write_bytes(b"x" * 5000)
+    api = FakeAPI(failure=AssertionError("nothing may be sent"))
+    _, result = build(tmp_path, api)
+    assert not result.ok and "data.bin" in result.error and ".dockerignore" in result.error
