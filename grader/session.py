@@ -255,88 +255,102 @@ class Session:
         cached = 0
         running_in = None  # the container of the RUN step in progress (the classic builder names it)
         next_disk_look = started + DISK_LOOK_SECONDS
-        while True:
-            remaining = timeout - (time.monotonic() - started)
-            written = None
-            if running_in and time.monotonic() >= next_disk_look:
-                # The classic builder cannot cap what a step writes: watch it and stop it instead.
-                next_disk_look = time.monotonic() + DISK_LOOK_SECONDS
-                written = _bytes_written(api, running_in)
-            if remaining <= 0 or (written or 0) > MAX_STEP_WRITE_BYTES:
-                _abort_response(holder.get("response"))
-                if running_in:
-                    # The engine cancels the step when the stream drops; removing its container
-                    # ourselves makes sure nothing keeps running, whatever the engine does.
-                    _quietly(lambda: self.client.api.remove_container(running_in, force=True))
-                instruction = _step_instruction(dockerfile, step)
-                if remaining > 0:
-                    where = (
-                        t("session.build_step_where", step=step, total=total, keyword=instruction.keyword,
-                          value=instruction.value[:60], location=instruction.location)
-                        if instruction else t("session.build_step_unknown")
-                    )
+        try:
+            while True:
+                remaining = timeout - (time.monotonic() - started)
+                written = None
+                if running_in and time.monotonic() >= next_disk_look:
+                    # The classic builder cannot cap what a step writes: watch it and stop it instead.
+                    next_disk_look = time.monotonic() + DISK_LOOK_SECONDS
+                    written = _bytes_written(api, running_in)
+                if remaining <= 0 or (written or 0) > MAX_STEP_WRITE_BYTES:
+                    _abort_response(holder.get("response"))
+                    if running_in:
+                        # The engine cancels the step when the stream drops; removing its container
+                        # ourselves makes sure nothing keeps running, whatever the engine does.
+                        _quietly(lambda: self.client.api.remove_container(running_in, force=True))
+                    instruction = _step_instruction(dockerfile, step)
+                    if remaining > 0:
+                        where = (
+                            t("session.build_step_where", step=step, total=total, keyword=instruction.keyword,
+                              value=instruction.value[:60], location=instruction.location)
+                            if instruction else t("session.build_step_unknown")
+                        )
+                        return BuildResult(
+                            ok=False,
+                            duration=time.monotonic() - started,
+                            error=t("session.step_wrote_too_much", where=where, limit=f"{MAX_STEP_WRITE_BYTES // 1_000_000:,}"),
+                            step=step,
+                            instruction=instruction,
+                            log_tail=_tail(lines),
+                            cached_steps=cached,
+                            total_steps=total,
+                        )
+                    where = t(
+                        "build_timeout.where", step=step, total=total, keyword=instruction.keyword,
+                        value=instruction.value[:60], location=instruction.location,
+                    ) if instruction else ""
                     return BuildResult(
                         ok=False,
                         duration=time.monotonic() - started,
-                        error=t("session.step_wrote_too_much", where=where, limit=f"{MAX_STEP_WRITE_BYTES // 1_000_000:,}"),
+                        error=t("build_timeout.message", seconds=timeout, where=where),
                         step=step,
                         instruction=instruction,
                         log_tail=_tail(lines),
+                        timed_out=True,
                         cached_steps=cached,
                         total_steps=total,
                     )
-                where = t(
-                    "build_timeout.where", step=step, total=total, keyword=instruction.keyword,
-                    value=instruction.value[:60], location=instruction.location,
-                ) if instruction else ""
-                return BuildResult(
-                    ok=False,
-                    duration=time.monotonic() - started,
-                    error=t("build_timeout.message", seconds=timeout, where=where),
-                    step=step,
-                    instruction=instruction,
-                    log_tail=_tail(lines),
-                    timed_out=True,
-                    cached_steps=cached,
-                    total_steps=total,
-                )
-            try:
-                kind, payload = events.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                continue
-            if kind == "exception":
-                if isinstance(payload, docker.errors.APIError) and payload.status_code and payload.status_code < 500:
-                    error_text = str(payload.explanation or payload)
+                try:
+                    kind, payload = events.get(timeout=min(remaining, 0.5))
+                except queue.Empty:
+                    continue
+                if kind == "exception":
+                    if isinstance(payload, docker.errors.APIError) and payload.status_code and payload.status_code < 500:
+                        error_text = str(payload.explanation or payload)
+                        break
+                    if isinstance(payload, docker.errors.APIError):
+                        error_text = str(payload.explanation or payload)
+                        break
+                    raise EngineUnavailable(t("engine.lost", during="docker build", error=f"{type(payload).__name__}: {payload}"))
+                if kind == "done":
                     break
-                if isinstance(payload, docker.errors.APIError):
-                    error_text = str(payload.explanation or payload)
-                    break
-                raise EngineUnavailable(t("engine.lost", during="docker build", error=f"{type(payload).__name__}: {payload}"))
-            if kind == "done":
-                break
-            event = payload
-            if "stream" in event:
-                for text in event["stream"].splitlines():
-                    text = text.rstrip()
-                    if not text:
-                        continue
-                    lines.append(text)
-                    match = STEP_LINE.match(text)
-                    if match:
-                        step, total = int(match.group(1)), int(match.group(2))
-                        learner_steps = total - len(self.image_labels)
-                        if step <= learner_steps:
-                            on_progress(f"step {step}/{learner_steps}: {match.group(3)[:70]}")
-                        else:
-                            on_progress("labelling the image")
-                    elif "Using cache" in text:
-                        cached += 1
-                    elif text.startswith(" ---> Running in "):
-                        running_in = text.split()[-1]
-            if "aux" in event and isinstance(event["aux"], dict) and event["aux"].get("ID"):
-                image_id = event["aux"]["ID"]
-            if "error" in event:
-                error_text = event.get("errorDetail", {}).get("message") or event["error"]
+                event = payload
+                if "stream" in event:
+                    for text in event["stream"].splitlines():
+                        text = text.rstrip()
+                        if not text:
+                            continue
+                        lines.append(text)
+                        match = STEP_LINE.match(text)
+                        if match:
+                            step, total = int(match.group(1)), int(match.group(2))
+                            learner_steps = total - len(self.image_labels)
+                            if step <= learner_steps:
+                                on_progress(f"step {step}/{learner_steps}: {match.group(3)[:70]}")
+                            else:
+                                on_progress("labelling the image")
+                        elif "Using cache" in text:
+                            cached += 1
+                        elif text.startswith(" ---> Running in "):
+                            running_in = text.split()[-1]
+                if "aux" in event and isinstance(event["aux"], dict) and event["aux"].get("ID"):
+                    image_id = event["aux"]["ID"]
+                if "error" in event:
+                    error_text = event.get("errorDetail", {}).get("message") or event["error"]
+        except BaseException:
+            # Ctrl-C or SIGTERM mid-build: cut the stream so the engine cancels the build, stop the
+            # running step, and wait briefly for the stream to end, so that an image the engine was
+            # already committing is known and removed at cleanup instead of left behind.
+            _abort_response(holder.get("response"))
+            if running_in:
+                _quietly(lambda: self.client.api.remove_container(running_in, force=True))
+            worker.join(timeout=5)
+            while not events.empty():
+                kind, payload = events.get_nowait()
+                if kind == "event" and isinstance(payload.get("aux"), dict) and payload["aux"].get("ID"):
+                    self.image_ids.append(payload["aux"]["ID"])
+            raise
         duration = time.monotonic() - started
         if "no space left on device" in error_text.lower():
             raise EngineDiskFull(error_text)

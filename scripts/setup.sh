@@ -72,6 +72,20 @@ else
     say "         Install the Docker Compose plugin (Docker Desktop has it) or Debian's docker-compose."
 fi
 
+# ---- 1c. a headless browser (the tests open the instructors' report.html in it) --
+step "browser"
+if command -v chromium >/dev/null 2>&1; then
+    say "chromium is there"
+elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium with apt (the report.html tests run in it)"
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
+        || say "apt-get could not install chromium: the browser tests will be skipped"
+else
+    say "no chromium: the browser tests of report.html will be skipped (install chromium to run them)"
+fi
+
 # ---- 2. base images ----------------------------------------------------------
 is_standin() { [[ $(docker image inspect -f '{{index .Config.Labels "org.labkit.standin"}}' "$1" 2>/dev/null) == true ]]; }
 standin_recipe() { docker image inspect -f '{{index .Config.Labels "org.labkit.standin.recipe"}}' "$1" 2>/dev/null; }

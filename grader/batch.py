@@ -1,0 +1,421 @@
+"""Grade a folder of submissions: discovery, content hashes, bounded workers over engines, resume, retries, regrade diff."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from grader import __version__
+from grader.engines import Engine
+from grader.gradebook import GRADED, GRADER_ERROR, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
+from grader.model import ExerciseSpec
+from grader.report import points
+from grader.worker import INTERRUPTED, Attempt, Children, grade_in_subprocess, partial_report
+
+DEFAULT_TIMEOUT = 900.0
+MAX_ATTEMPTS = 3  # tries per submission and run when the infrastructure fails
+SKIPPED_NAMES = {".git", "__pycache__"}
+# The modules whose code decides a score: a change in any of them is a new grader version.
+GRADING_SOURCES = ("grading.py", "session.py", "context.py", "dockerfile.py", "model.py", "spec.py", "checks")
+
+
+# -- discovery and hashing ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One learner's folder, named by the learner."""
+
+    learner: str
+    folder: Path
+    content_hash: str
+
+
+def discover(root: Path, exercise_id: str) -> list[Submission]:
+    """Each subfolder of ROOT is a learner; its EXERCISE_ID/ folder is graded when it has one."""
+    submissions = []
+    for child in sorted(Path(root).iterdir(), key=lambda p: p.name):
+        if child.name.startswith(".") or not child.is_dir():
+            continue
+        nested = child / exercise_id
+        folder = nested if nested.is_dir() else child
+        submissions.append(Submission(child.name, folder.resolve(), content_hash(folder)))
+    return submissions
+
+
+def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES)
+        base = Path(dirpath)
+        for name in sorted(filenames):
+            if name in SKIPPED_NAMES:
+                continue
+            path = base / name
+            yield path.relative_to(folder).as_posix(), path
+        for name in dirnames:  # symlinked folders are not walked into: hash the link itself
+            if (base / name).is_symlink():
+                yield (base / name).relative_to(folder).as_posix(), base / name
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over the sorted relative paths and bytes of a folder (.git and __pycache__ skipped; links by target)."""
+    digest = hashlib.sha256()
+    for relative, path in sorted(_walk(Path(folder))):
+        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
+        try:
+            if path.is_symlink():
+                digest.update(b"L" + os.readlink(path).encode("utf-8", "surrogateescape"))
+            elif path.is_file():
+                digest.update(b"F")
+                with path.open("rb") as handle:
+                    for chunk in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(chunk)
+            else:
+                digest.update(b"S")  # a socket or fifo: its name counts, it has no bytes
+        except OSError as error:
+            digest.update(f"E{error.errno}".encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def grader_version(exercise: ExerciseSpec) -> str:
+    """`0.1.0+<hash>`: the release plus a hash of the grading code and of the exercise's checks as configured.
+
+    LABKIT_GRADER_VERSION, when set, stands for the code (a course pins a release, so that editing
+    the grader's code does not regrade everyone; a change of checks or points still does).
+    """
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    pinned = os.environ.get("LABKIT_GRADER_VERSION")
+    if pinned:
+        digest.update(b"pinned\0" + pinned.encode())
+    for name in () if pinned else GRADING_SOURCES:
+        path = package / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    checks = [{"id": c.id, "kind": c.kind, "points": c.points, "params": c.params} for c in exercise.checks]
+    digest.update(json.dumps({"id": exercise.id, "port": exercise.port, "checks": checks}, sort_keys=True, default=str).encode())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+# -- regrade diff ------------------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    """How a learner's new grading differs from the previous one."""
+
+    learner: str
+    old_score: float | None
+    new_score: float | None
+    checks: list[tuple[str, str, str, float]]  # (check id, old status, new status, points gained or lost)
+
+    def line(self) -> str:
+        """`alice: 75 -> 85 (+10): expose-port failed -> passed (+10)`."""
+        old = "—" if self.old_score is None else points(self.old_score)
+        new = "—" if self.new_score is None else points(self.new_score)
+        delta = ""
+        if self.old_score is not None and self.new_score is not None:
+            difference = self.new_score - self.old_score
+            delta = f" ({'+' if difference >= 0 else ''}{points(difference)})"
+        parts = [f"{cid} {a} -> {b} ({'+' if d >= 0 else ''}{points(d)})" for cid, a, b, d in self.checks]
+        return f"{self.learner}: {old} -> {new}{delta}" + (": " + ", ".join(parts) if parts else "")
+
+
+def diff(old: Grading, new: Grading) -> Change | None:
+    """The change between two final gradings of one learner, or None when score and every check agree."""
+    before, after = old.report, new.report
+    old_results = {r.spec.id: r for r in before.results} if before else {}
+    new_results = {r.spec.id: r for r in after.results} if after else {}
+    checks = []
+    for check_id in list(new_results) + [c for c in old_results if c not in new_results]:
+        a, b = old_results.get(check_id), new_results.get(check_id)
+        old_status = a.status.value if a else "absent"
+        new_status = b.status.value if b else "absent"
+        gained = (b.score if b else 0.0) - (a.score if a else 0.0)
+        if old_status != new_status or gained:
+            checks.append((check_id, old_status, new_status, gained))
+    if not checks and old.score == new.score:
+        return None
+    return Change(new.learner, old.score, new.score, checks)
+
+
+# -- scheduling --------------------------------------------------------------------------------
+
+
+@dataclass
+class Task:
+    """A submission to grade, with the engines where the infrastructure already failed it."""
+
+    submission: Submission
+    attempt: int = 0
+    tried: set[str] = field(default_factory=set)
+
+
+GradeOne = Callable[[Task, Engine], Attempt]
+
+
+class Queue:
+    """Tasks shared by every engine's workers; an idle worker waits while others may hand work back."""
+
+    def __init__(self, tasks: list[Task]):
+        self._todo: deque[Task] = deque(tasks)
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self.stopping = False
+
+    def take(self, engine: Engine, engines: list[Engine]) -> Task | None:
+        """The next task for ENGINE; None when there is nothing left it could do."""
+        with self._cond:
+            while True:
+                if self.stopping or engine.dead:
+                    return None
+                task = self._pick(engine, engines)
+                if task is not None:
+                    self._in_flight += 1
+                    return task
+                if not self._todo and self._in_flight == 0:
+                    return None
+                self._cond.wait(timeout=0.5)
+
+    def _pick(self, engine: Engine, engines: list[Engine]) -> Task | None:
+        alive = {e.url for e in engines if not e.dead}
+        for task in self._todo:
+            # An engine that failed this task already takes it only when no other live engine could.
+            if engine.url not in task.tried or alive <= task.tried:
+                self._todo.remove(task)
+                return task
+        return None
+
+    def done(self, task: Task, requeue: bool = False) -> None:
+        """The task ended; REQUEUE hands it to the next free worker (on another engine if one is alive)."""
+        with self._cond:
+            self._in_flight -= 1
+            if requeue:
+                self._todo.appendleft(task)
+            self._cond.notify_all()
+
+    def drain(self) -> list[Task]:
+        """What nobody took (every engine gone, or the batch stopped)."""
+        with self._cond:
+            left = list(self._todo)
+            self._todo.clear()
+            return left
+
+    def stop(self) -> None:
+        """Hand out nothing more."""
+        with self._cond:
+            self.stopping = True
+            self._cond.notify_all()
+
+
+# -- the batch ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchOptions:
+    """What `python -m grader batch` was asked to do."""
+
+    exercise: ExerciseSpec
+    labs: Path
+    submissions: Path
+    out: Path
+    timeout: float = DEFAULT_TIMEOUT
+    build_timeout: float = 600.0
+    regrade: bool = False
+    max_attempts: int = MAX_ATTEMPTS
+
+
+@dataclass
+class BatchResult:
+    """What a batch did."""
+
+    submissions: list[Submission]
+    unchanged: list[str] = field(default_factory=list)
+    recorded: list[Grading] = field(default_factory=list)  # every row written, not-gradable attempts included
+    changes: list[Change] = field(default_factory=list)
+    interrupted: bool = False
+    wall: float = 0.0
+
+    def final(self) -> list[Grading]:
+        """The results this run produced."""
+        return [g for g in self.recorded if g.final]
+
+    def not_gradable(self) -> list[str]:
+        """Learners left without a result by this run (their last row is not gradable)."""
+        last: dict[str, Grading] = {}
+        for grading in self.recorded:
+            last[grading.learner] = grading
+        return sorted(learner for learner, g in last.items() if not g.final)
+
+    def counts(self) -> dict[str, int]:
+        """How many learners ended in each state, plus `unchanged`."""
+        last: dict[str, Grading] = {}
+        for grading in self.recorded:
+            last[grading.learner] = grading
+        counts = {state: 0 for state in STATE_LABELS}
+        for grading in last.values():
+            counts[grading.state] += 1
+        counts["unchanged"] = len(self.unchanged)
+        return counts
+
+
+class Listener:
+    """What the batch tells its progress display; the default says nothing."""
+
+    def start(self, total: int, skipped: int) -> None: ...
+    def begin(self, task: Task, engine: Engine) -> None: ...
+    def progress(self, task: Task, engine: Engine, text: str) -> None: ...
+    def finish(self, grading: Grading, retrying: bool) -> None: ...
+    def engine_lost(self, engine: Engine) -> None: ...
+
+
+def plan(options: BatchOptions, gradebook: Gradebook) -> tuple[list[Submission], list[Submission], dict[str, Grading], str]:
+    """(all submissions, those to grade, previous final gradings, grader version): resume skips what did not change."""
+    version = grader_version(options.exercise)
+    submissions = discover(options.submissions, options.exercise.id)
+    previous = gradebook.latest(options.exercise.id, final_only=True)
+    todo = []
+    for submission in submissions:
+        before = previous.get(submission.learner)
+        unchanged = before is not None and before.content_hash == submission.content_hash and before.grader_version == version
+        if options.regrade or not unchanged:
+            todo.append(submission)
+    return submissions, todo, previous, version
+
+
+def run(
+    options: BatchOptions,
+    engines: list[Engine],
+    gradebook: Gradebook,
+    grade_one: GradeOne | None = None,
+    listener: Listener | None = None,
+    children: Children | None = None,
+) -> BatchResult:
+    """Grade what changed over the live engines, recording each grading as it ends; KeyboardInterrupt stops cleanly."""
+    started = time.monotonic()
+    listener = listener or Listener()
+    children = children or Children()
+    submissions, todo, previous, version = plan(options, gradebook)
+    result = BatchResult(submissions, unchanged=[s.learner for s in submissions if s not in todo])
+    batch_id = uuid.uuid4().hex[:12]
+    # Every grading's Session ids start with the batch's prefix (after a caller's own), so what a
+    # killed batch left is found by the next run; it is swept before and after grading.
+    batch_prefix = os.environ.get("LABKIT_SESSION_PREFIX", "") + f"b{batch_id[:6]}-"
+    stale = gradebook.unfinished_batches()
+    sweep_batches(engines, stale)
+    gradebook.begin_batch(batch_id, batch_prefix, [e.url for e in engines])
+    queue = Queue([Task(s) for s in todo])
+    lock = threading.Lock()
+    numbers = itertools.count(1)
+    listener.start(len(todo), len(result.unchanged))
+
+    if grade_one is None:
+        def grade_one(task: Task, engine: Engine) -> Attempt:
+            return grade_in_subprocess(
+                options.exercise, options.labs, task.submission.folder, engine.url,
+                time_limit=options.timeout, build_timeout=options.build_timeout, children=children,
+                session_prefix=f"b{batch_id[:6]}-{next(numbers)}-", on_progress=lambda text: listener.progress(task, engine, text),
+            )
+
+    def record(task: Task, engine: Engine, attempt: Attempt) -> Grading:
+        report = attempt.report
+        grading = Grading(
+            learner=task.submission.learner, exercise=options.exercise.id, state=attempt.state,
+            report=report if attempt.state != NOT_GRADABLE else None, message=attempt.message, duration=attempt.duration,
+            content_hash=task.submission.content_hash, grader_version=version, engine=engine.url,
+            engine_version=engine.version, base_image_id=str((report.facts if report else {}).get("base_image_id") or ""),
+            submission=str(task.submission.folder), attempt=task.attempt, batch=batch_id,
+        )
+        gradebook.record(grading)
+        with lock:
+            result.recorded.append(grading)
+            before = previous.get(grading.learner)
+            if grading.final and before is not None:
+                change = diff(before, grading)
+                if change is not None:
+                    result.changes.append(change)
+        return grading
+
+    def work(engine: Engine) -> None:
+        while True:
+            task = queue.take(engine, engines)
+            if task is None:
+                return
+            requeue = False
+            try:
+                task.attempt += 1
+                listener.begin(task, engine)
+                try:
+                    attempt = grade_one(task, engine)
+                except Exception as error:  # a bug on the batch's side must not lose the submission or the batch
+                    attempt = Attempt(GRADER_ERROR, None, f"the batch could not grade it ({type(error).__name__}: {error})")
+                    attempt.report = partial_report(options.exercise, task.submission.folder, [], f"not checked: {attempt.message}", 0.0)
+                if attempt.state != GRADED:
+                    engine.sweep_prefix(attempt.session_prefix)  # after a hard kill the child could not clean up
+                if attempt.state == INTERRUPTED or children.stopping.is_set() and attempt.state != GRADED:
+                    continue  # the batch is stopping: this submission stays ungraded, to be resumed
+                if attempt.state != GRADED and not engine.alive():
+                    # A timeout or crash while the engine went away is the engine's fault, not the learner's.
+                    attempt = Attempt(NOT_GRADABLE, None, f"{engine.name} stopped answering: {engine.reason[:200]}", attempt.duration, attempt.session_prefix)
+                    listener.engine_lost(engine)
+                if attempt.state == NOT_GRADABLE:
+                    task.tried.add(engine.url)
+                    requeue = task.attempt < options.max_attempts and any(not e.dead for e in engines)
+                grading = record(task, engine, attempt)
+                listener.finish(grading, retrying=requeue)
+            finally:
+                queue.done(task, requeue=requeue)
+
+    threads = []
+    for engine in engines:
+        for n in range(engine.jobs if not engine.dead else 0):
+            thread = threading.Thread(target=work, args=(engine,), name=f"grade-{engine.name}-{n}", daemon=True)
+            thread.start()
+            threads.append(thread)
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.2)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        queue.stop()
+        children.stop_all()
+        for thread in threads:
+            thread.join()
+    # Whatever no live engine could take is recorded as not gradable, to be retried by the next run.
+    if not result.interrupted:
+        for task in queue.drain():
+            reasons = "; ".join(f"{e.name}: {e.reason[:120]}" for e in engines if e.dead) or "no engine took it"
+            engine = engines[0] if engines else Engine("none", 0)
+            grading = record(task, engine, Attempt(NOT_GRADABLE, None, f"no engine left to grade it ({reasons})"))
+            listener.finish(grading, retrying=False)
+    # Late leftovers (an image committed after its grading was stopped) go too. A batch stays
+    # unfinished while one of its engines is unreachable: a later run sweeps it once it is back.
+    batches = stale + [(batch_id, batch_prefix, [e.url for e in engines])]
+    sweep_batches(engines, batches)
+    reachable = {e.url for e in engines if not e.dead}
+    gradebook.finish_batches([b for b, _, urls in batches if set(urls) <= reachable])
+    result.wall = time.monotonic() - started
+    return result
+
+
+def sweep_batches(engines: list[Engine], batches: list[tuple[str, str, list[str]]]) -> None:
+    """Remove what these batches' gradings left on the engines of this run that answer."""
+    for engine in engines:
+        if engine.dead:
+            continue
+        for _, prefix, urls in batches:
+            if engine.url in urls:
+                engine.sweep_prefix(prefix)
+

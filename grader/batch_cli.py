@@ -1,0 +1,205 @@
+"""`python -m grader batch EXERCISE SUBMISSIONS_DIR --out DIR`: parse, run the batch, write the outputs, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from grader import spec
+from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, run
+from grader.engines import Engine, describe, make_engines
+from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
+from grader.outputs import write_all
+from grader.report import points
+from grader.similarity import DEFAULT_THRESHOLD, similar_pairs
+
+EXIT_DONE, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 2, 130
+
+
+def default_jobs() -> int:
+    """Gradings at once per engine: one per core, at most 4 (each container gets 1 CPU; builds are CPU-bound)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The batch command's arguments."""
+    p = argparse.ArgumentParser(
+        prog="python -m grader batch",
+        description="Grade every learner's folder in SUBMISSIONS_DIR, keep a gradebook in DIR, and write reports for LMSs.",
+        epilog="Rerunning the same command resumes: unchanged submissions are not graded again. See docs/instructors.md.",
+    )
+    p.add_argument("exercise", help="exercise id, e.g. exercise-01")
+    p.add_argument("submissions", type=Path, help="folder with one subfolder per learner (an EXERCISE/ folder inside one is used when present)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the gradebook and the reports go")
+    p.add_argument("-j", "--jobs", type=int, default=default_jobs(), metavar="N", help=f"gradings at once on each engine (default {default_jobs()} here)")
+    p.add_argument("--engine", action="append", default=[], metavar="URL", help="a Docker engine as DOCKER_HOST takes it (unix://, tcp://, ssh://); repeat for several (default: DOCKER_HOST or the local socket)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"time limit of one grading, build and run included (default {DEFAULT_TIMEOUT:.0f})")
+    p.add_argument("--build-timeout", type=float, default=600.0, metavar="SECONDS", help="give up on one build after this long (default 600)")
+    p.add_argument("--regrade", action="store_true", help="grade every submission again, changed or not, and print whose score changed")
+    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
+    return p
+
+
+class PlainListener(Listener):
+    """One line per finished submission, with counts and an ETA: for logs and CI."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.lock = threading.Lock()
+        self.total = self.done = 0
+        self.started = time.monotonic()
+        self.counts = {state: 0 for state in STATE_LABELS}
+
+    def start(self, total: int, skipped: int) -> None:
+        self.total, self.started = total, time.monotonic()
+        self.console.print(f"grading {total} submission(s); {skipped} unchanged since the last run", markup=False)
+
+    def eta(self) -> str:
+        if not self.done or self.done >= self.total:
+            return "ETA -"
+        seconds = (time.monotonic() - self.started) / self.done * (self.total - self.done)
+        return f"ETA {int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+    def counts_text(self) -> str:
+        return ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in self.counts.items() if n or s == GRADED)
+
+    def finish(self, grading: Grading, retrying: bool) -> None:
+        with self.lock:
+            if not retrying:
+                self.done += 1
+                self.counts[grading.state] += 1
+            self.console.print(f"[{time.monotonic() - self.started:6.1f}s] {self.done}/{self.total} {line_of(grading, retrying)} · {self.counts_text()} · {self.eta()}", markup=False)
+
+    def engine_lost(self, engine: Engine) -> None:
+        self.console.print(f"{engine.name} ({engine.url}) stopped answering: its work moves to the other engines", markup=False)
+
+
+class RichListener(PlainListener):
+    """A progress bar with counts and an ETA on a terminal; finished submissions scroll above it."""
+
+    def __init__(self, console: Console):
+        super().__init__(console)
+        self.bar = Progress(
+            TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.task_id = None
+
+    def start(self, total: int, skipped: int) -> None:
+        super().start(total, skipped)
+        self.bar.start()
+        self.task_id = self.bar.add_task("grading", total=total, counts="")
+
+    def finish(self, grading: Grading, retrying: bool) -> None:
+        with self.lock:
+            if not retrying:
+                self.done += 1
+                self.counts[grading.state] += 1
+            self.bar.console.print(line_of(grading, retrying), markup=False, highlight=False)
+            self.bar.update(self.task_id, completed=self.done, counts=self.counts_text())
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def line_of(grading: Grading, retrying: bool = False) -> str:
+    """`alice: 85/100 (graded, 12.3 s, engine 1)`."""
+    if grading.final and grading.report is not None:
+        head = f"{points(grading.report.score)}/{points(grading.report.max_score)}"
+    else:
+        head = "not gradable" + (" (will retry on another engine)" if retrying else "")
+    state = "" if grading.state in (GRADED, NOT_GRADABLE) else f"{STATE_LABELS[grading.state]}, "
+    note = f" — {grading.message[:160]}" if grading.message and grading.state != GRADED else ""
+    return f"{grading.learner}: {head} ({state}{grading.duration:.1f} s on {grading.engine}){note}"
+
+
+def template_dockerfile(labs: Path | None, exercise) -> str:
+    """The starter's Dockerfile, whose lines do not count as alike."""
+    root = labs.resolve().parent if labs else spec.default_labs_path().parent
+    try:
+        return (root / exercise.folder / "Dockerfile").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def dockerfiles_of(result: BatchResult) -> dict[str, str]:
+    """learner -> Dockerfile text, for the submissions that have one."""
+    texts = {}
+    for submission in result.submissions:
+        try:
+            texts[submission.learner] = (submission.folder / "Dockerfile").read_text(encoding="utf-8", errors="replace")[:200_000]
+        except OSError:
+            pass
+    return texts
+
+
+def main(argv: list[str], err: Console) -> int:
+    """Run `python -m grader batch`; returns the exit code."""
+    args = parser().parse_args(argv)
+    if args.jobs < 1:
+        err.print("error: -j must be 1 or more", markup=False)
+        return EXIT_NOT_GRADABLE
+    exercises = spec.load(args.labs)
+    exercise = spec.find_exercise(exercises, args.exercise)
+    if exercise is None:
+        err.print(f"error: unknown exercise `{args.exercise}`; known: {', '.join(e.id for e in exercises)}", markup=False)
+        return EXIT_NOT_GRADABLE
+    if not args.submissions.is_dir():
+        err.print(f"error: no folder at {args.submissions}: pass the folder that holds one subfolder per learner", markup=False)
+        return EXIT_NOT_GRADABLE
+    engines = make_engines(args.engine, args.jobs)
+    for engine in engines:
+        engine.connect()
+    if all(engine.dead for engine in engines):
+        err.print(f"error: no engine answered, nothing graded: {describe(engines)}", markup=False)
+        return EXIT_NOT_GRADABLE
+    labs = (args.labs or spec.default_labs_path()).resolve()
+    options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade)
+    out = Console(highlight=False, soft_wrap=True)
+    listener = RichListener(err) if err.is_terminal else PlainListener(err)
+    err.print(f"engines: {describe(engines)}", markup=False)
+    gradebook = Gradebook.in_folder(options.out)
+    try:
+        try:
+            result = run(options, engines, gradebook, listener=listener)
+        finally:
+            if isinstance(listener, RichListener):
+                listener.close()
+        pairs = similar_pairs(dockerfiles_of(result), template_dockerfile(args.labs, exercise), args.similarity)
+        standing = gradebook.current(exercise.id)
+        write_all(options.out, exercise, standing, pairs)
+    finally:
+        gradebook.close()
+    print_summary(out, exercise, result, pairs, options, engines)
+    if result.interrupted:
+        err.print("interrupted: finished gradings are in the gradebook; run the same command again to resume", markup=False)
+        return EXIT_INTERRUPTED
+    return EXIT_NOT_GRADABLE if result.not_gradable() else EXIT_DONE
+
+
+def print_summary(out: Console, exercise, result: BatchResult, pairs, options: BatchOptions, engines: list[Engine]) -> None:
+    """What the batch did, the regrade diff, alike pairs and where the outputs are."""
+    counts = result.counts()
+    states = ", ".join(f"{counts[s]} {label}" for s, label in STATE_LABELS.items())
+    out.print(f"{exercise.id}: {len(result.submissions)} submission(s): {states}, {counts['unchanged']} unchanged (not regraded) in {result.wall:.1f} s", markup=False)
+    out.print(f"engines: {describe(engines)}", markup=False)
+    if result.changes or options.regrade:
+        out.print(f"Regrade diff: {len(result.changes)} learner(s) changed" + (":" if result.changes else ""), markup=False)
+        for change in sorted(result.changes, key=lambda c: c.learner):
+            out.print(f"  {change.line()}", markup=False)
+    if pairs:
+        out.print(f"Alike Dockerfiles: {len(pairs)} pair(s) in similarity.csv and report.html; most alike first:", markup=False)
+        for pair in pairs[:5]:
+            out.print(f"  {pair.a} ~ {pair.b}: {pair.score:.2f}" + (" (identical)" if pair.identical else ""), markup=False)
+    left = result.not_gradable()
+    if left:
+        out.print(f"Not gradable (infrastructure; rerun to retry): {', '.join(left)}", markup=False)
+    out.print(f"Outputs in {options.out}: {FILENAME}, gradebook.csv, report.html, junit.xml, similarity.csv, gradescope/, prairielearn/, github-classroom/", markup=False)
+

@@ -1,0 +1,59 @@
+"""gradebook.csv: one row per learner, one column per check (points earned), for a spreadsheet or an LMS import."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from grader.gradebook import STATE_LABELS, Grading
+from grader.model import ExerciseSpec
+from grader.outputs import clean
+
+FIXED = ["learner", "exercise", "state", "score", "max_score", "percent"]
+TRAILING = ["duration_s", "graded_at", "content_hash", "grader_version", "engine", "message"]
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (a learner picks their folder name and their logs)."""
+    text = clean(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _number(value: float | None) -> object:
+    """10.0 -> 10, 2.5 -> 2.5, None -> '' (not gradable: no number at all)."""
+    if value is None:
+        return ""
+    value = round(float(value), 3)
+    return int(value) if value.is_integer() else value
+
+
+def rows(exercise: ExerciseSpec, standing: dict[str, Grading]) -> tuple[list[str], list[dict[str, object]]]:
+    """(header, rows): a not-gradable learner has empty scores, never zeros."""
+    check_ids = [check.id for check in exercise.checks]
+    header = FIXED + check_ids + TRAILING
+    table = []
+    for learner, grading in sorted(standing.items()):
+        earned = {r.spec.id: r.score for r in grading.report.results} if grading.final and grading.report else {}
+        score, maximum = grading.score, grading.max_score or exercise.max_score
+        row: dict[str, object] = {
+            "learner": _cell(learner), "exercise": grading.exercise, "state": STATE_LABELS.get(grading.state, grading.state),
+            "score": _number(score), "max_score": _number(maximum),
+            "percent": "" if score is None or not maximum else round(100 * score / maximum, 1),
+            "duration_s": round(grading.duration, 1), "graded_at": grading.finished_at, "content_hash": grading.content_hash,
+            "grader_version": grading.grader_version, "engine": grading.engine, "message": _cell(grading.message),
+        }
+        for check_id in check_ids:
+            row[check_id] = _number(earned.get(check_id))
+        table.append(row)
+    return header, table
+
+
+def write(path: Path, exercise: ExerciseSpec, standing: dict[str, Grading]) -> Path:
+    """Write gradebook.csv."""
+    header, table = rows(exercise, standing)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(table)
+    return path

@@ -1,0 +1,42 @@
+"""GitHub Classroom autograding runner JSON (what `autograding-grading-reporter` reads, base64-encoded, from a step output)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from grader.gradebook import Grading
+from grader.model import ExerciseSpec, Status
+from grader.outputs import location_parts
+from grader.report import result_text
+
+
+def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
+    """`{version: 1, status, max_score, tests[]}`; the reporter prints `Points X/Y` from the tests' scores."""
+    if not grading.final or grading.report is None:
+        return {
+            "version": 1, "status": "error", "max_score": exercise.max_score,
+            "tests": [{"name": "grading", "status": "error", "score": 0, "message": f"Not graded: {grading.message}",
+                       "test_code": "", "filename": "", "line_no": 0, "duration": 0}],
+        }
+    report = grading.report
+    tests = []
+    for result in report.results:
+        filename, line = location_parts(result.location)
+        tests.append({
+            "name": result.spec.title,
+            "status": "pass" if result.status is Status.PASSED else "fail",
+            "score": result.score,
+            "message": result_text(result)[:4000],
+            "test_code": f"{result.spec.kind} ({result.spec.id})",
+            "filename": filename,
+            "line_no": line or 0,
+            "duration": int(result.duration * 1000),
+        })
+    return {"version": 1, "status": "pass" if report.full_marks else "fail", "max_score": report.max_score, "tests": tests}
+
+
+def encoded(document: dict[str, Any]) -> str:
+    """The base64 a workflow step puts in its `result` output."""
+    return base64.b64encode(json.dumps(document).encode()).decode()

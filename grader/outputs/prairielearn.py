@@ -1,0 +1,53 @@
+"""PrairieLearn external grading results.json (`/grade/results/results.json`, at most 1 MB)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grader.gradebook import Grading
+from grader.model import ExerciseSpec, Status
+from grader.report import result_text, score_line
+
+MAX_BYTES = 1_000_000
+MAX_TEST_TEXT = 8_000
+
+
+def _cut(text: str, limit: int = MAX_TEST_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 30] + "\n… (cut: too long)"
+
+
+def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
+    """The grading as PrairieLearn reads it; infrastructure failures are `gradable: false`, not a 0."""
+    if not grading.final or grading.report is None:
+        return {
+            "gradable": False,
+            "score": 0.0,
+            "message": f"Not graded: {grading.message}",
+            "format_errors": [grading.message or "the grader could not grade this submission"],
+            "tests": [],
+        }
+    report = grading.report
+    tests = []
+    for result in report.results:
+        tests.append({
+            "name": result.spec.title,
+            "description": f"{result.spec.id} ({result.status.value})",
+            "points": result.score,
+            "max_points": result.max_score,
+            "message": _cut(result_text(result)),
+            "output": _cut(result.detail) if result.status is not Status.PASSED else "",
+        })
+    message = score_line(report) + (f" — {grading.message}" if grading.message else "")
+    document = {
+        "gradable": True,
+        "score": round(report.score / report.max_score, 6) if report.max_score else 1.0,
+        "message": message,
+        "output": "\n".join(f"{r.status.value.upper():7} {r.spec.title}" for r in report.results),
+        "tests": tests,
+    }
+    while len(json.dumps(document).encode()) > MAX_BYTES and any(t["output"] or len(t["message"]) > 200 for t in tests):
+        for test in tests:
+            test["output"] = ""
+            test["message"] = _cut(test["message"], max(200, len(test["message"]) // 2))
+    return document

@@ -1,0 +1,72 @@
+"""Discovery of learners' folders, content hashes and the grader version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from unit_helpers import SOLUTION
+from grader.batch import content_hash, discover, grader_version
+
+
+def test_a_copy_has_the_same_hash_and_any_change_changes_it(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(SOLUTION, a)
+    shutil.copytree(SOLUTION, b)
+    assert content_hash(a) == content_hash(b)
+    (b / "Dockerfile").write_text((b / "Dockerfile").read_text() + "\n")
+    assert content_hash(a) != content_hash(b)
+    shutil.copytree(SOLUTION, b, dirs_exist_ok=True)
+    assert content_hash(a) == content_hash(b)
+    (b / "requirements.txt").rename(b / "requirements2.txt")
+    assert content_hash(a) != content_hash(b)
+
+
+def test_git_and_pycache_do_not_count_and_links_are_not_followed(tmp_path):
+    folder = tmp_path / "a"
+    shutil.copytree(SOLUTION, folder)
+    before = content_hash(folder)
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    assert content_hash(folder) == before
+    os.symlink("/etc", folder / "etc-link")
+    os.symlink("/etc/hostname", folder / "file-link")
+    linked = content_hash(folder)
+    assert linked != before
+    (folder / "etc-link").unlink()
+    os.symlink("/usr", folder / "etc-link")
+    assert content_hash(folder) != linked  # a link counts by its target's name
+
+
+def test_discover_names_learners_by_folder_and_prefers_the_exercise_folder(tmp_path):
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (tmp_path / "bob" / "exercise-01").mkdir(parents=True)
+    (tmp_path / "bob" / "exercise-01" / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "notes.txt").write_text("not a learner")
+    found = discover(tmp_path, "exercise-01")
+    assert [(s.learner, s.folder.name) for s in found] == [("alice", "alice"), ("bob", "exercise-01")]
+    assert found[0].content_hash == found[1].content_hash  # the same files, wherever they sit
+
+
+def test_grader_version_follows_the_checks_as_configured(exercise):
+    from dataclasses import replace
+
+    version = grader_version(exercise)
+    assert version.startswith("0.") and "+" in version and version == grader_version(exercise)
+    more_points = replace(exercise, checks=(replace(exercise.checks[0], points=exercise.checks[0].points + 1),) + exercise.checks[1:])
+    assert grader_version(more_points) != version
+
+
+def test_a_pinned_grader_version_ignores_code_but_not_checks(exercise, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("LABKIT_GRADER_VERSION", "course-2026")
+    pinned = grader_version(exercise)
+    monkeypatch.setenv("LABKIT_GRADER_VERSION", "course-2027")
+    assert grader_version(exercise) != pinned
+    fewer = replace(exercise, checks=exercise.checks[1:])
+    assert grader_version(fewer) != grader_version(exercise)
