@@ -22,9 +22,22 @@ def labelled(client) -> tuple[list, list]:
 
 
 @pytest.fixture(scope="session")
-def exercise01(repo):
+def exercise_spec(repo):
+    """Find an exercise's spec in the repository's labs.yaml: exercise_spec("exercise-03")."""
+    exercises = spec.load(repo / "labs.yaml")
+
+    def find(exercise_id: str):
+        found = spec.find_exercise(exercises, exercise_id)
+        assert found is not None, f"{exercise_id} is not in labs.yaml"
+        return found
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def exercise01(exercise_spec):
     """The exercise-01 spec from the repository's labs.yaml."""
-    return spec.find_exercise(spec.load(repo / "labs.yaml"), "exercise-01")
+    return exercise_spec("exercise-01")
 
 
 @pytest.fixture
@@ -58,19 +71,41 @@ def _containers(engine) -> list[dict]:
 
 
 @pytest.fixture
-def submission(tmp_path, repo):
-    """Copy the exercise-01 solution into a temporary folder; returns a function that edits it."""
+def copy_solution(tmp_path, repo):
+    """Copy an exercise's solution into a temporary folder and edit it, as a learner's mistake.
+
+    copy_solution("exercise-03", {"Dockerfile": edit}, remove=["healthcheck.py"]): each edit
+    maps a file's text to its new text (None deletes the file); an edit that changes nothing
+    fails, because the mistake it meant to make no longer applies to the solution.
+    """
+
+    def make(exercise_id: str, edits=None, remove=(), name: str = "submission") -> Path:
+        folder = tmp_path / name
+        shutil.copytree(repo / "solutions" / exercise_id, folder)
+        for relative, edit in (edits or {}).items():
+            if edit is None:
+                continue
+            path = folder / relative
+            before = path.read_text() if path.exists() else ""
+            after = edit(before)
+            if after is None:
+                path.unlink()
+                continue
+            assert after != before, f"the edit of {relative} changed nothing: the solution moved on"
+            path.write_text(after)
+        for relative in remove:
+            (folder / relative).unlink()
+        return folder
+
+    return make
+
+
+@pytest.fixture
+def submission(copy_solution):
+    """An edited copy of the exercise-01 solution."""
 
     def make(edit_dockerfile=None, edit_app=None, name="submission") -> Path:
-        folder = tmp_path / name
-        shutil.copytree(repo / "solutions" / "exercise-01", folder)
-        if edit_dockerfile:
-            path = folder / "Dockerfile"
-            path.write_text(edit_dockerfile(path.read_text()))
-        if edit_app:
-            path = folder / "flask_api_v2.py"
-            path.write_text(edit_app(path.read_text()))
-        return folder
+        return copy_solution("exercise-01", {"Dockerfile": edit_dockerfile, "flask_api_v2.py": edit_app}, name=name)
 
     return make
 

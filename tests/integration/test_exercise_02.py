@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from grader import spec
 from grader.model import Status
 from tests.integration.conftest import grade_folder, lost, result, statuses
 
@@ -18,29 +16,17 @@ SECRET = "labkit-fake-secret-7f3a"
 
 
 @pytest.fixture(scope="module")
-def exercise02(repo):
+def exercise02(exercise_spec):
     """The exercise-02 spec from the repository's labs.yaml."""
-    return spec.find_exercise(spec.load(repo / "labs.yaml"), "exercise-02")
+    return exercise_spec("exercise-02")
 
 
 @pytest.fixture
-def solution_copy(tmp_path, repo):
-    """A copy of the exercise-02 solution; returns a function that edits it."""
+def solution_copy(copy_solution):
+    """An edited copy of the exercise-02 solution (an edit of .dockerignore returning None deletes it)."""
 
     def make(edit_dockerfile=None, edit_dockerignore=None) -> Path:
-        folder = tmp_path / "submission"
-        shutil.copytree(repo / "solutions" / "exercise-02", folder)
-        if edit_dockerfile:
-            path = folder / "Dockerfile"
-            path.write_text(edit_dockerfile(path.read_text()))
-        if edit_dockerignore:
-            path = folder / ".dockerignore"
-            text = edit_dockerignore(path.read_text())
-            if text is None:
-                path.unlink()
-            else:
-                path.write_text(text)
-        return folder
+        return copy_solution("exercise-02", {"Dockerfile": edit_dockerfile, ".dockerignore": edit_dockerignore})
 
     return make
 

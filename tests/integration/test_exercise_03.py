@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
-from grader import spec
 from grader.model import Status
 from tests.integration.conftest import grade_folder, statuses
 from tests.integration.conftest import lost, result
@@ -18,26 +16,15 @@ GUNICORN_CMD = 'CMD ["gunicorn", "--bind", "0.0.0.0:5001", "--workers", "2", "fl
 
 
 @pytest.fixture(scope="module")
-def exercise03(repo):
+def exercise03(exercise_spec):
     """The exercise-03 spec from the repository's labs.yaml."""
-    return spec.find_exercise(spec.load(repo / "labs.yaml"), "exercise-03")
+    return exercise_spec("exercise-03")
 
 
 @pytest.fixture
-def with_dockerfile(tmp_path, repo):
-    """A copy of the exercise-03 solution with its Dockerfile edited."""
-
-    def make(edit):
-        folder = tmp_path / "submission"
-        shutil.copytree(repo / "solutions" / "exercise-03", folder)
-        path = folder / "Dockerfile"
-        text = path.read_text()
-        edited = edit(text)
-        assert edited != text, "the edit changed nothing: the solution's Dockerfile moved on"
-        path.write_text(edited)
-        return folder
-
-    return make
+def with_dockerfile(copy_solution):
+    """A copy of the exercise-03 solution with its Dockerfile edited (or replaced)."""
+    return lambda edit: copy_solution("exercise-03", {"Dockerfile": edit})
 
 
 def test_solution_gets_full_marks_and_stops_fast(exercise03, repo, engine):

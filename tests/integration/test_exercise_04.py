@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
-from grader import spec
 from grader.model import Status
 from tests.integration.conftest import grade_folder, lost, result, statuses
 
@@ -28,26 +26,15 @@ CMD ["python", "flask_api_v2.py"]
 
 
 @pytest.fixture(scope="module")
-def exercise04(repo):
+def exercise04(exercise_spec):
     """The exercise-04 spec from the repository's labs.yaml."""
-    return spec.find_exercise(spec.load(repo / "labs.yaml"), "exercise-04")
+    return exercise_spec("exercise-04")
 
 
 @pytest.fixture
-def with_dockerfile(tmp_path, repo):
+def with_dockerfile(copy_solution):
     """A copy of the exercise-04 solution with its Dockerfile edited (or replaced)."""
-
-    def make(edit):
-        folder = tmp_path / "submission"
-        shutil.copytree(repo / "solutions" / "exercise-04", folder)
-        path = folder / "Dockerfile"
-        text = path.read_text()
-        edited = edit(text)
-        assert edited != text, "the edit changed nothing: the solution's Dockerfile moved on"
-        path.write_text(edited)
-        return folder
-
-    return make
+    return lambda edit: copy_solution("exercise-04", {"Dockerfile": edit})
 
 
 def test_solution_gets_full_marks(exercise04, repo, engine):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
-from grader import spec
 from grader.model import Status
 from tests.integration.conftest import grade_folder, statuses
 from tests.integration.conftest import lost, result
@@ -21,28 +19,17 @@ SECRET = "labkit-demo-token-3c9f1b7e5a20"
 
 
 @pytest.fixture(scope="module")
-def exercise05(repo):
+def exercise05(exercise_spec):
     """The exercise-05 spec from the repository's labs.yaml."""
-    return spec.find_exercise(spec.load(repo / "labs.yaml"), "exercise-05")
+    return exercise_spec("exercise-05")
 
 
 @pytest.fixture
-def edited(tmp_path, repo):
+def edited(copy_solution):
     """A copy of the exercise-05 solution with its Dockerfile and/or serve.py edited, and files removed."""
 
     def make(dockerfile=None, serve=None, remove=()):
-        folder = tmp_path / "submission"
-        shutil.copytree(repo / "solutions" / "exercise-05", folder)
-        for name, edit in (("Dockerfile", dockerfile), ("serve.py", serve)):
-            if edit:
-                path = folder / name
-                text = path.read_text()
-                changed = edit(text)
-                assert changed != text, f"the edit of {name} changed nothing: the solution moved on"
-                path.write_text(changed)
-        for name in remove:
-            (folder / name).unlink()
-        return folder
+        return copy_solution("exercise-05", {"Dockerfile": dockerfile, "serve.py": serve}, remove=remove)
 
     return make
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import threading
 
 import pytest
 
-from grader import compose, spec
+from grader import compose
 from grader.model import Status
 from tests.integration.conftest import grade_folder, lost, statuses
 
@@ -33,8 +32,8 @@ def compose_binary():
 
 
 @pytest.fixture(scope="session")
-def exercise06(repo):
-    return spec.find_exercise(spec.load(repo / "labs.yaml"), "exercise-06")
+def exercise06(exercise_spec):
+    return exercise_spec("exercise-06")
 
 
 @pytest.fixture(autouse=True)
@@ -56,21 +55,9 @@ def no_compose_leftovers(engine, no_leftovers, compose_binary):
 
 
 @pytest.fixture
-def stack(tmp_path, repo):
-    """Copy the exercise-06 solution; returns a function that edits its compose.yaml (and checks the edit applied)."""
-
-    def make(edit=None, name="submission"):
-        folder = tmp_path / name
-        shutil.copytree(repo / "solutions" / "exercise-06", folder)
-        if edit:
-            path = folder / "compose.yaml"
-            before = path.read_text()
-            after = edit(before)
-            assert after != before, "the edit changed nothing"
-            path.write_text(after)
-        return folder
-
-    return make
+def stack(copy_solution):
+    """A copy of the exercise-06 solution with its compose.yaml edited (the edit must change it)."""
+    return lambda edit=None, name="submission": copy_solution("exercise-06", {"compose.yaml": edit}, name=name)
 
 
 def _message(report, check_id: str) -> str:
@@ -134,10 +121,10 @@ def test_mistake_loses_exactly_its_points(mistake, exercise06, stack, engine):
 
 def test_depends_on_without_condition_races_the_api(exercise06, stack, engine):
     report = grade_folder(exercise06, stack(lambda text: text.replace(CONDITION, "    depends_on:\n      - api\n")), engine)
-    lost = lost(report)
+    points_lost = lost(report)
     # The static check always names it; the run loses too when the client beats the API (it nearly always does).
-    assert lost in ({"client-waits-healthy": 10}, {"client-waits-healthy": 10, "stack-runs": 20, "client-output": 25}), lost
-    if "stack-runs" in lost:
+    assert points_lost in ({"client-waits-healthy": 10}, {"client-waits-healthy": 10, "stack-runs": 20, "client-output": 25}), points_lost
+    if "stack-runs" in points_lost:
         assert "started too early" in _message(report, "stack-runs")
 
 
