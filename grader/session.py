@@ -439,6 +439,7 @@ class Session:
         started = time.monotonic()
         # Reading the sockets inside costs an exec: only when the app is slow to answer.
         next_socket_look = started + 3.0
+        next_state_look = started
         loopback_since = None
         while time.monotonic() - started < timeout:
             try:
@@ -446,9 +447,11 @@ class Session:
                 return RunState(running, ready=True, startup_seconds=time.monotonic() - started)
             except requests.RequestException:
                 pass
-            state = running.state()
-            if not state.get("Running") and state.get("Status") not in ("created", "restarting"):
-                return RunState(running, ready=False, problem=describe_exit(state, running.logs_tail()))
+            if time.monotonic() >= next_state_look:  # an inspect per poll would slow the polling down
+                next_state_look = time.monotonic() + 0.2
+                state = running.state()
+                if not state.get("Running") and state.get("Status") not in ("created", "restarting"):
+                    return RunState(running, ready=False, problem=describe_exit(state, running.logs_tail()))
             if time.monotonic() >= next_socket_look:
                 # An app bound to 127.0.0.1 never answers through -p: once it has listened there
                 # for a couple of seconds, stop waiting instead of burning the whole timeout.

@@ -100,11 +100,19 @@ def bind_ctx(make_ctx, submission, container, ready=True):
 
 @pytest.mark.parametrize("rows, rows6, where", [([tcp_line(0, ANY4)], [], "0.0.0.0:5001"), ([], [tcp_line(0, ANY6)], ":::5001")])
 def test_binds_all_interfaces_passes(rows, rows6, where, make_ctx, run_kind, submission):
+    # Not answering HTTP (yet), but listening on every interface: read from /proc inside.
     container = FakeContainer(proc_net=proc_net(rows, rows6))
-    outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, container))
+    outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, container, ready=False))
     assert outcome.passed, outcome.message
     assert where in outcome.message
     assert container.commands == [["cat", "/proc/net/tcp", "/proc/net/tcp6"]]
+
+
+def test_an_http_answer_through_the_published_port_proves_the_bind_without_an_exec(make_ctx, run_kind, submission):
+    container = FakeContainer(proc_net=proc_net([tcp_line(0, LOOP4)], []))  # never read: the answer came from outside
+    outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, container, ready=True))
+    assert outcome.passed and "reachable from outside" in outcome.message
+    assert container.commands == []
 
 
 @pytest.mark.parametrize("rows, rows6", [([tcp_line(0, LOOP4)], []), ([], [tcp_line(0, LOOP6)]), ([tcp_line(0, LOOP4)], [tcp_line(1, LOOP6)])])
