@@ -24,6 +24,7 @@ def english_and_private_progress(monkeypatch, tmp_path_factory):
 
     monkeypatch.setenv("LABKIT_LANG", "en")  # inherited by `python -m grader` subprocesses
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path_factory.mktemp("labkit-cache")))  # no figures shared between tests
     i18n.set_language(None)
     yield
     i18n.set_language(None)

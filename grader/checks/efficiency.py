@@ -26,13 +26,17 @@ the rest of the layer still counts (the fix proposed in dive's pull request 715)
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
+import os
 import posixpath
 import tarfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from grader.checks import register
@@ -45,6 +49,8 @@ MB = 1_000_000
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 DEFAULT_TIMEOUT = 60.0
+CACHE_VERSION = 1  # bump when the analysis changes, so older cached figures are not read
+CACHED_WASTED_PATHS = 50
 
 # One file of one layer: (layer index, absolute path, size in bytes, is a whiteout).
 # For a whiteout the path is the one it deletes (`/etc/.wh.nginx` -> `/etc/nginx`).
@@ -308,13 +314,69 @@ _ANALYSES: dict[str, tuple[SavedImage, "Efficiency"]] = {}
 
 
 def saved_analysis(ctx: Context, image_id: str, timeout: float) -> tuple[SavedImage, Efficiency]:
-    """The saved image and dive's figures for it, read once per image."""
+    """The saved image and dive's figures for it, read once per image, and once per layer content on disk.
+
+    `docker save` of a 466 MB image takes the engine about 4 s. The figures depend only on the
+    image's layers (RootFS.Layers, content hashes) and the base image's layer count, so they are
+    kept in a disk cache under that key: grading the same layers again costs nothing.
+    """
     if image_id not in _ANALYSES:
-        saved = save_and_read(ctx, image_id, timeout)
+        base_layers = base_layer_count(ctx)
+        key = _layers_key(ctx, base_layers)
+        cached = _read_cached(key) if key else None
+        if cached is None:
+            saved = save_and_read(ctx, image_id, timeout)
+            cached = (saved, analyze(saved.entries, layer_count=len(saved.layer_names), base_layers=base_layers))
+            if key:
+                _write_cached(key, *cached)
         while len(_ANALYSES) >= 4:
             _ANALYSES.pop(next(iter(_ANALYSES)))
-        _ANALYSES[image_id] = (saved, analyze(saved.entries, layer_count=len(saved.layer_names), base_layers=base_layer_count(ctx)))
+        _ANALYSES[image_id] = cached
     return _ANALYSES[image_id]
+
+
+def cache_dir() -> Path:
+    """Where figures computed once are kept: $LABKIT_CACHE_DIR, else $XDG_CACHE_HOME/labkit, else ~/.cache/labkit."""
+    explicit = os.environ.get("LABKIT_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
+
+
+def _layers_key(ctx: Context, base_layers: int) -> str | None:
+    layers = ((ctx.image or {}).get("RootFS") or {}).get("Layers") or []
+    if not layers:
+        return None
+    text = json.dumps({"version": CACHE_VERSION, "layers": layers, "base": base_layers})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_cached(key: str) -> tuple[SavedImage, Efficiency] | None:
+    try:
+        document = json.loads((cache_dir() / "efficiency" / f"{key}.json").read_text(encoding="utf-8"))
+        figures = dict(document["efficiency"])
+        figures["layer_sizes"] = tuple(figures["layer_sizes"])
+        figures["wasted"] = tuple(WastedPath(w["path"], w["cumulative_bytes"], tuple(w["layers"])) for w in figures["wasted"])
+        saved = SavedImage(layer_names=list(document["layer_names"]), entries=[], config=document["config"])
+        return saved, Efficiency(**figures)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no entry, or one from an older grader: compute again
+
+
+def _write_cached(key: str, saved: SavedImage, figures: Efficiency) -> None:
+    folder = cache_dir() / "efficiency"
+    document = {
+        "layer_names": saved.layer_names,
+        "config": {"history": saved.config.get("history") or []},  # what layer_instructions reads
+        "efficiency": {**dataclasses.asdict(figures), "wasted": [dataclasses.asdict(w) for w in figures.wasted[:CACHED_WASTED_PATHS]]},
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{key}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(document), encoding="utf-8")
+        os.replace(temporary, folder / f"{key}.json")
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 # -- which Dockerfile line made a layer ---------------------------------------------------

@@ -32,7 +32,7 @@ def test_solution_exit_0_score_line_and_gradescope_json(repo, tmp_path):
     document = json.loads(out.read_text())
     assert document["score"] == 100
     assert document["execution_time"] > 0 and document["output"]
-    assert len(document["tests"]) == 16
+    assert len(document["tests"]) == 17
     for test in document["tests"]:
         assert set(test) >= {"name", "score", "max_score", "status", "output"}
         assert test["status"] == "passed"

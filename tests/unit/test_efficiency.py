@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from unit_helpers import built
+from unit_helpers import _tar, built, chunks, docker_save_tar  # noqa: F401  (_tar used by tests below)
 from grader.checks.efficiency import (
     SavedImageTimeout,
     _ANALYSES,
@@ -145,52 +145,6 @@ def test_user_waste_leaves_out_what_the_base_image_wasted_itself():
 
 
 # -- reading `docker save` ----------------------------------------------------------------------
-
-
-def _tar(members: list[tuple[str, bytes | None, str | None]]) -> bytes:
-    """A tar of (name, content or None for a folder, symlink target or None)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, content, target in members:
-            info = tarfile.TarInfo(name)
-            if target is not None:
-                info.type, info.linkname = tarfile.SYMTYPE, target
-                archive.addfile(info)
-            elif content is None:
-                info.type = tarfile.DIRTYPE
-                archive.addfile(info)
-            else:
-                info.size = len(content)
-                archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-def docker_save_tar(layers: list[list[tuple[str, bytes | None]]], config: dict, repeat_last: bool = False) -> bytes:
-    """A `docker save` archive in the classic layout: <id>/layer.tar per layer, the config, manifest.json last.
-
-    With repeat_last, the manifest names a last layer that is a symlink to the first one (as
-    `docker save` writes a layer that occurs twice).
-    """
-    members: list[tuple[str, bytes | None, str | None]] = []
-    names = []
-    for index, files in enumerate(layers):
-        folder = f"{index:064x}"
-        members += [(folder + "/", None, None), (f"{folder}/VERSION", b"1.0", None)]
-        members.append((f"{folder}/layer.tar", _tar([(name, content, None) for name, content in files]), None))
-        names.append(f"{folder}/layer.tar")
-    if repeat_last:
-        members += [("f" * 64 + "/", None, None), ("f" * 64 + "/layer.tar", None, f"../{names[0]}")]
-        names.append("f" * 64 + "/layer.tar")
-    members.append(("c" * 64 + ".json", json.dumps(config).encode(), None))
-    manifest = [{"Config": "c" * 64 + ".json", "RepoTags": None, "Layers": names}]
-    members.append(("manifest.json", json.dumps(manifest).encode(), None))
-    return _tar(members)
-
-
-def chunks(data: bytes, size: int = 7000):
-    """The archive as the engine streams it: many small chunks."""
-    for start in range(0, len(data), size):
-        yield data[start:start + size]
 
 
 HISTORY = {
@@ -340,3 +294,32 @@ def test_check_on_an_efficient_image(make_ctx):
     result = run_check(_check(min_efficiency=0.95, max_wasted_mb=1, max_user_wasted_percent=10), ctx)
     assert result.status is Status.PASSED
     assert ctx.facts["efficiency_percent"] == 100.0
+
+
+def test_figures_are_cached_by_layer_content_so_a_regrade_saves_nothing(make_ctx, tmp_path, monkeypatch):
+    from grader.checks import efficiency
+
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    efficiency._ANALYSES.clear()
+
+    class CountingSession:
+        saves = 0
+
+        def save_image(self, image_id):
+            CountingSession.saves += 1
+            layers = [[("bin/tool", b"x" * 100)], [("bin/tool", b"y" * 100)]]  # written twice: waste
+            return chunks(docker_save_tar(layers, {"history": []}))
+
+    def ctx_for(image_id):
+        ctx = make_ctx()
+        ctx.session = CountingSession()
+        ctx.build = built()
+        ctx.build.image_id = image_id
+        ctx.image = {"RootFS": {"Layers": ["sha256:" + "1" * 64, "sha256:" + "2" * 64]}}
+        ctx.base_image = {"RootFS": {"Layers": ["sha256:" + "1" * 64]}}
+        return ctx
+
+    first = run_check(CheckSpec("eff", "layer_efficiency", 0, "Efficiency"), ctx_for("sha256:first"))
+    second = run_check(CheckSpec("eff", "layer_efficiency", 0, "Efficiency"), ctx_for("sha256:second"))
+    assert CountingSession.saves == 1  # a new image id with the same layers is read from the cache
+    assert first.message == second.message and "50.0" in first.message

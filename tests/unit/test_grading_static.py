@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from unit_helpers import SOLUTION, STARTER, FakeContainer, load_inspect, make_response, proc_net, tcp_line
+from unit_helpers import SOLUTION, STARTER, FakeContainer, chunks, docker_save_tar, load_inspect, make_response, proc_net, tcp_line
 from grader import grading
 from grader.context import BuildResult, RunState
 from grader.dockerfile import MAX_DOCKERFILE_BYTES, DockerfileError, load
@@ -168,6 +168,11 @@ class FakeSession:
         self.calls.append(f"wait {path}")
         return RunState(running, ready=True, startup_seconds=0.8)
 
+    def save_image(self, image_id):
+        self.calls.append("save")
+        layers = [[("usr/bin/python3", b"x" * 100)], [("app/flask_api_v2.py", b"y" * 10)]]
+        return chunks(docker_save_tar(layers, {"history": []}))
+
 
 def iris_app(method, path, kwargs):
     """Answers like the reference solution."""
@@ -192,7 +197,7 @@ def test_grade_runs_every_stage_in_order_and_cleans_up(exercise, fake_session):
     report = grading.grade(exercise, SOLUTION, client=object(), progress=progress.append)
     (session,) = fake_session.instances
     assert session.closed
-    assert session.calls == ["build", "inspect sha256:" + "c" * 64, "inspect python:3.11-slim", "start", "wait /health"]
+    assert session.calls == ["build", "inspect sha256:" + "c" * 64, "inspect python:3.11-slim", "save", "start", "wait /health"]
     assert [r.spec.id for r in report.results] == [c.id for c in exercise.checks]
     failed = {r.spec.kind: r.message for r in report.results if r.status is not Status.PASSED}
     assert failed == {}

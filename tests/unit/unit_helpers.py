@@ -3,8 +3,10 @@ files exist under tests/, and `import conftest` would pick whichever pytest load
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -144,3 +146,49 @@ def tcp_line(number: int, local: str, state: str = "0A", remote: str | None = No
 def proc_net(tcp_rows: list[str] = (), tcp6_rows: list[str] = ()) -> str:
     """What `cat /proc/net/tcp /proc/net/tcp6` prints."""
     return "\n".join([TCP_HEADER, *tcp_rows, TCP6_HEADER, *tcp6_rows]) + "\n"
+
+
+def _tar(members: list[tuple[str, bytes | None, str | None]]) -> bytes:
+    """A tar of (name, content or None for a folder, symlink target or None)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, content, target in members:
+            info = tarfile.TarInfo(name)
+            if target is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                archive.addfile(info)
+            elif content is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def docker_save_tar(layers: list[list[tuple[str, bytes | None]]], config: dict, repeat_last: bool = False) -> bytes:
+    """A `docker save` archive in the classic layout: <id>/layer.tar per layer, the config, manifest.json last.
+
+    With repeat_last, the manifest names a last layer that is a symlink to the first one (as
+    `docker save` writes a layer that occurs twice).
+    """
+    members: list[tuple[str, bytes | None, str | None]] = []
+    names = []
+    for index, files in enumerate(layers):
+        folder = f"{index:064x}"
+        members += [(folder + "/", None, None), (f"{folder}/VERSION", b"1.0", None)]
+        members.append((f"{folder}/layer.tar", _tar([(name, content, None) for name, content in files]), None))
+        names.append(f"{folder}/layer.tar")
+    if repeat_last:
+        members += [("f" * 64 + "/", None, None), ("f" * 64 + "/layer.tar", None, f"../{names[0]}")]
+        names.append("f" * 64 + "/layer.tar")
+    members.append(("c" * 64 + ".json", json.dumps(config).encode(), None))
+    manifest = [{"Config": "c" * 64 + ".json", "RepoTags": None, "Layers": names}]
+    members.append(("manifest.json", json.dumps(manifest).encode(), None))
+    return _tar(members)
+
+
+def chunks(data: bytes, size: int = 7000):
+    """The archive as the engine streams it: many small chunks."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
