@@ -177,6 +177,7 @@ class Session:
     id: str = field(default_factory=lambda: os.environ.get("LABKIT_SESSION_PREFIX", "") + uuid.uuid4().hex[:12])
     containers: list[Any] = field(default_factory=list)
     image_ids: list[str] = field(default_factory=list)
+    unsure: bool = False  # something may exist that the session holds no handle to: sweep by label
 
     @property
     def labels(self) -> dict[str, str]:
@@ -191,8 +192,8 @@ class Session:
     def __enter__(self) -> "Session":
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.cleanup()
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        self.cleanup(thorough=exc_type is not None or self.unsure)
 
     # -- build -------------------------------------------------------------------------------
 
@@ -410,6 +411,7 @@ class Session:
         `mounts` maps host paths to read-only container paths; `command` replaces CMD
         (it reaches the ENTRYPOINT as arguments, as with `docker run IMAGE ARGS`).
         """
+        self.unsure = True  # until the engine hands the container back, it may exist untracked
         container = self.client.containers.run(
             image_id,  # by id: a tag that is not found would make the SDK try to pull
             command=command,
@@ -428,6 +430,7 @@ class Session:
             log_config={"type": "json-file", "config": {"max-size": limits.log_max_size, "max-file": "1"}},
         )
         self.containers.append(container)
+        self.unsure = False
         running = RunningContainer(container, port)
         running.read_host_port()
         return running
@@ -464,7 +467,7 @@ class Session:
                         break
                 else:
                     loopback_since = None
-            time.sleep(0.05)
+            time.sleep(0.03)
         return RunState(running, ready=False, problem=self._not_answering(running, time.monotonic() - started))
 
     @staticmethod
@@ -505,8 +508,10 @@ class Session:
 
     def paths_in_image(self, image_id: str, paths: list[str]) -> dict[str, bool]:
         """Which of these absolute paths exist in the image (read from a created, never started, container)."""
+        self.unsure = True
         container = self.client.containers.create(image_id, labels=self.labels, command=["true"], entrypoint=[])
         self.containers.append(container)
+        self.unsure = False
         found = {}
         try:
             for path in paths:
@@ -542,11 +547,16 @@ class Session:
 
     # -- cleanup -----------------------------------------------------------------------------
 
-    def cleanup(self) -> None:
-        """Remove this session's containers and images; never waits on `docker stop`."""
+    def cleanup(self, thorough: bool = True) -> None:
+        """Remove this session's containers and images; never waits on `docker stop`.
+
+        `thorough` also sweeps by label, for what was made but never handed back (an
+        interrupted or failed create); on the normal path every resource is known already.
+        """
         for container in self.containers:
             _quietly(lambda: container.remove(force=True))
-        _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
+        if thorough:
+            _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
         self.containers.clear()
         for image_id in self.image_ids:
             # noprune keeps the parent layers: they are the build cache of the next grading.
