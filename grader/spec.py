@@ -57,19 +57,27 @@ def parse(document: Any, path: Path = Path("labs.yaml")) -> list[ExerciseSpec]:
     exercises: list[ExerciseSpec] = []
     if not isinstance(document, dict) or not isinstance(document.get("exercises"), list):
         raise SpecError(path, ["the top level must be a mapping with an `exercises:` list, e.g. `exercises:\\n  - id: exercise-01`"])
-    seen_exercises: set[str] = set()
-    for index, raw in enumerate(document["exercises"]):
-        where = f"exercises[{index}]"
-        exercise = _parse_exercise(raw, where, errors)
-        if exercise is None:
-            continue
-        if exercise.id in seen_exercises:
-            errors.append(f"{where}.id: `{exercise.id}` is used twice; give every exercise its own id")
-        seen_exercises.add(exercise.id)
-        exercises.append(exercise)
+    exercises = _parse_unique(
+        document["exercises"], "exercises", lambda raw, where: _parse_exercise(raw, where, errors), errors,
+        "give every exercise its own id",
+    )
     if errors:
         raise SpecError(path, errors)
     return exercises
+
+
+def _parse_unique(items: list, where: str, parse, errors: list[str], fix: str) -> list:
+    """Parse each item of a YAML list, reporting an id used twice with its path."""
+    parsed, seen = [], set()
+    for index, raw in enumerate(items):
+        item = parse(raw, f"{where}[{index}]")
+        if item is None:
+            continue
+        if item.id in seen:
+            errors.append(f"{where}[{index}].id: `{item.id}` is used twice; {fix}")
+        seen.add(item.id)
+        parsed.append(item)
+    return parsed
 
 
 def _require_text(raw: dict, key: str, where: str, errors: list[str], example: str) -> str:
@@ -105,16 +113,10 @@ def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | N
     if not isinstance(checks_raw, list) or not checks_raw:
         errors.append(f"{where}.checks: missing or empty; list the checks, each with id, kind, points and title")
         checks_raw = []
-    checks = []
-    seen: set[str] = set()
-    for index, check_raw in enumerate(checks_raw):
-        check = _parse_check(check_raw, f"{where}.checks[{index}]", errors)
-        if check is None:
-            continue
-        if check.id in seen:
-            errors.append(f"{where}.checks[{index}].id: `{check.id}` is used twice in this exercise; ids must be unique")
-        seen.add(check.id)
-        checks.append(check)
+    checks = _parse_unique(
+        checks_raw, f"{where}.checks", lambda raw, at: _parse_check(raw, at, errors), errors,
+        "ids must be unique within an exercise",
+    )
     plant = raw.get("plant") or {}
     if not isinstance(plant, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in plant.items()):
         errors.append(f"{where}.plant: must map relative file paths to their text, e.g. `plant: {{.env: \"TOKEN=x\"}}`")
