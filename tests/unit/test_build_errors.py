@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from grader.context import BuildResult
 from grader.dockerfile import parse_text
 from grader.session import _parse_error_instruction, describe_exit, explain_build_error

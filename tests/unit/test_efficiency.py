@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
-
 import pytest
 
-from unit_helpers import _tar, built, chunks, docker_save_tar  # noqa: F401  (_tar used by tests below)
+from unit_helpers import _tar, built, chunks, docker_save_tar
 from grader.checks.efficiency import (
     SavedImageTimeout,
     _ANALYSES,

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from unit_helpers import GOOD_DOCKERFILE, LABS, REPO_ROOT
 from grader import cli, i18n
-from grader.i18n import LOCALES, catalog, placeholders, set_language, t
+from grader.i18n import LOCALES, catalog, placeholders, set_language
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
 from grader.report import render_terminal
 
