@@ -23,7 +23,7 @@ def grader(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
-def test_solution_exit_0_score_line_and_gradescope_json(repo, tmp_path):
+def test_solution_exit_0_score_line_and_gradescope_json(repo, tmp_path, exercise01):
     out = tmp_path / "results.json"
     completed = grader("exercise-01", "--path", "solutions/exercise-01", "--json", str(out), cwd=repo)
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -32,7 +32,7 @@ def test_solution_exit_0_score_line_and_gradescope_json(repo, tmp_path):
     document = json.loads(out.read_text())
     assert document["score"] == 100
     assert document["execution_time"] > 0 and document["output"]
-    assert len(document["tests"]) == 17
+    assert len(document["tests"]) == len(exercise01.checks)
     for test in document["tests"]:
         assert set(test) >= {"name", "score", "max_score", "status", "output"}
         assert test["status"] == "passed"
