@@ -474,10 +474,7 @@ class Session:
     def _not_answering(running: RunningContainer, waited: float) -> str:
         from grader.checks.runtime import diagnose_not_answering  # the diagnosis is a check's knowledge
 
-        class _Probe:  # diagnose_not_answering reads ctx.run.container
-            run = RunState(running)
-
-        reason = diagnose_not_answering(_Probe, running.port)  # type: ignore[arg-type]
+        reason = diagnose_not_answering(running, running.port)
         logs = running.logs_tail(10)
         return t("not_answering.message", port=running.port, seconds=waited, reason=reason) + (
             t("container_exit.logs", logs=logs) if logs else ""

@@ -125,18 +125,9 @@ def image_env_settings(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 # -- a second container ---------------------------------------------------------------------
 
 
-def _probe(running: Any) -> Any:
-    """Something shaped like a Context whose container is `running`, for runtime's diagnosis helpers."""
-
-    class Probe:  # describe_listeners and diagnose_not_answering read ctx.run.container
-        run = RunState(running)
-
-    return Probe
-
-
 def _look_elsewhere(running: Any, port: int) -> list[tuple[str, int]]:
     """Sockets the app listens on that are not `port` (empty while it listens on `port` or on nothing)."""
-    listeners, _ = describe_listeners(_probe(running))
+    listeners, _ = describe_listeners(running)
     listeners = listeners or []
     if any(p == port for _, p in listeners):
         return []
@@ -181,7 +172,7 @@ def start_second(
     if not state.ready and running.state().get("Running"):
         # Say how long it really waited, and why nothing answers.
         waited = time.monotonic() - started
-        reason = diagnose_not_answering(_probe(running), port)
+        reason = diagnose_not_answering(running, port)
         state.problem = f"no HTTP answer on port {port} after {waited:.0f} s: {reason}"
     return running, state, ""
 

@@ -9,7 +9,7 @@ import struct
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.context import Context
+from grader.context import Container, Context
 from grader.i18n import t
 from grader.model import Outcome
 
@@ -46,18 +46,18 @@ def is_loopback(address: str) -> bool:
     return address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1") or address.startswith("::ffff:127.")
 
 
-def describe_listeners(ctx: Context) -> tuple[list[tuple[str, int]] | None, str]:
+def describe_listeners(container: Container) -> tuple[list[tuple[str, int]] | None, str]:
     """Read the container's listening sockets; None and the reason when they cannot be read."""
-    code, output = ctx.run.container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+    code, output = container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
     listeners = parse_listeners(output)
     if code not in (0, 1) and not listeners:
         return None, t("runtime.proc_unreadable", output=output.strip()[:100])
     return listeners, ""
 
 
-def diagnose_not_answering(ctx: Context, port: int) -> str:
+def diagnose_not_answering(container: Container, port: int) -> str:
     """A sentence saying why nothing answers although the process runs."""
-    listeners, problem = describe_listeners(ctx)
+    listeners, problem = describe_listeners(container)
     if listeners is None:
         return problem
     on_port = [address for address, p in listeners if p == port]
@@ -91,13 +91,13 @@ def binds_all_interfaces(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     state = ctx.run.container.state()
     if not state.get("Running"):
         return Outcome.fail(t("binds_all_interfaces.not_running", code=state.get("ExitCode")))
-    listeners, problem = describe_listeners(ctx)
+    listeners, problem = describe_listeners(ctx.run.container)
     if listeners is None:
         return Outcome.fail(problem)
     on_port = [address for address, p in listeners if p == port]
     if any(not is_loopback(a) for a in on_port):
         return Outcome.ok(t("binds_all_interfaces.ok", address=on_port[0], port=port))
-    return Outcome.fail(diagnose_not_answering(ctx, port), location=source_location(ctx, params.get("source"), "run("))
+    return Outcome.fail(diagnose_not_answering(ctx.run.container, port), location=source_location(ctx, params.get("source"), "run("))
 
 
 def source_location(ctx: Context, filename: str | None, needle: str) -> str | None:

@@ -162,7 +162,7 @@ def test_binds_location_without_source_file(make_ctx, run_kind, tmp_path):
 
 def test_diagnose_not_answering_for_a_listening_app(make_ctx):
     ctx = make_ctx(run=running(FakeContainer(proc_net=proc_net([tcp_line(0, ANY4)])), ready=False))
-    assert "listens on port 5001 but did not answer HTTP" in diagnose_not_answering(ctx, 5001)
+    assert "listens on port 5001 but did not answer HTTP" in diagnose_not_answering(ctx.run.container, 5001)
 
 
 # -- container_ready -----------------------------------------------------------------------
