@@ -32,3 +32,16 @@ def test_every_check_kind_is_documented_in_the_schema():
     schema = (REPO / "docs" / "labs-schema.md").read_text(encoding="utf-8")
     missing = [kind for kind in registry() if f"`{kind}`" not in schema]
     assert not missing, f"document these kinds in docs/labs-schema.md: {missing}"
+
+
+def test_each_exercise_app_is_the_same_in_its_starter_and_its_solution_and_the_lessons_app_is_shared():
+    """Every build context holds its own copy of the app (a folder is all a build sees); the copies must agree."""
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    for starter in sorted(REPO.glob("exercises/exercise-*/**/flask_api_v2.py")):
+        solution = REPO / "solutions" / starter.relative_to(REPO / "exercises")
+        assert digest(starter) == digest(solution), f"{starter.relative_to(REPO)} and its solution differ"
+    lesson_app = digest(REPO / "exercises" / "exercise-01" / "flask_api_v2.py")
+    for shared in ("exercise-02/flask_api_v2.py", "exercise-06/api/flask_api_v2.py"):
+        assert digest(REPO / "exercises" / shared) == lesson_app, f"exercises/{shared} drifted from exercise-01's app"
