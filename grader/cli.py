@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if threading_is_main():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        # A shell that starts us as a background job hands SIGINT down ignored; the grader
+        # still wants Ctrl-C to unwind through its cleanup, whatever it inherited.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     language = _language_option(argv)
     if language:
         set_language(language)

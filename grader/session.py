@@ -565,18 +565,18 @@ def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, pru
     """Remove every container and image carrying the grader's label (or these labels); (containers, images) removed."""
     selector = [f"{k}={v}" for k, v in labels.items()] if labels else [SESSION_LABEL]
     removed_containers = removed_images = 0
-    for container in client.containers.list(all=True, filters={"label": selector}):
+    # The low-level list calls: the high-level ones inspect each item, which races with
+    # another grader removing it (NotFound in the middle of a listing).
+    for container in client.api.containers(all=True, filters={"label": selector}):
         try:
-            container.remove(force=True)
+            client.api.remove_container(container["Id"], force=True)
             removed_containers += 1
-        except docker.errors.NotFound:
+        except docker.errors.APIError:  # already gone, or being removed by its own grader
             pass
-    for image in client.images.list(all=True, filters={"label": selector}):
+    for image in client.api.images(all=True, filters={"label": selector}):
         try:
-            client.images.remove(image.id, force=True, noprune=not prune_cache)
+            client.api.remove_image(image["Id"], force=True, noprune=not prune_cache)
             removed_images += 1
-        except docker.errors.ImageNotFound:
-            pass
         except docker.errors.APIError:
             pass
     return removed_containers, removed_images
