@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from grader.report import (
     exercise_title, gradescope, hint_levels, points, render_static, render_terminal, result_text, write_json,
 )
 from grader.compose import sweep_compose
-from grader.session import EngineUnavailable, connect, sweep
+from grader.session import EngineUnavailable, connect, sweep, unwind_on_signals
 
 EXIT_FULL, EXIT_POINTS_LOST, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 COMMANDS = ("list", "clean", "batch", "hint")
@@ -69,19 +68,12 @@ def _language_option(argv: list[str]) -> str | None:
     return None
 
 
-def _raise_interrupt(signum, frame):  # SIGTERM unwinds like Ctrl-C so every `with Session` cleans up
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if threading_is_main():
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        # A shell that starts us as a background job hands SIGINT down ignored; the grader
-        # still wants Ctrl-C to unwind through its cleanup, whatever it inherited.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        unwind_on_signals()
     language = _language_option(argv)
     if language:
         set_language(language)

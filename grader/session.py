@@ -6,6 +6,7 @@ import collections
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -48,6 +49,16 @@ class EngineDiskFull(EngineUnavailable):
 
     def __init__(self, detail: str):
         super().__init__(t("engine.disk_full", address=engine_address(), detail=detail.strip()[:160]))
+
+
+def unwind_on_signals() -> None:
+    """Make SIGTERM and SIGINT raise KeyboardInterrupt, so every `with Session` removes what it made.
+
+    SIGINT is set even when inherited as ignored: a shell that starts a program as a background
+    job hands it down that way, and Ctrl-C must still unwind through cleanup.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def engine_address() -> str:

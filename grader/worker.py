@@ -237,10 +237,6 @@ def _die_with_parent(parent_pid: int) -> None:
         raise KeyboardInterrupt
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """The child: grade one folder and stream what happens as JSON lines."""
     parser = argparse.ArgumentParser(prog="python -m grader.worker", description="Grade one submission for `python -m grader batch`.")
@@ -251,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-timeout", type=float, required=True)
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, _raise_interrupt)
+    from grader.session import unwind_on_signals
+
+    unwind_on_signals()
     from grader import spec
     from grader.engines import client_for
     from grader.grading import grade
