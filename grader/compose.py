@@ -35,7 +35,7 @@ import docker
 import docker.errors
 import yaml
 
-from grader.session import EXERCISE_LABEL, SESSION_LABEL
+from grader.session import EXERCISE_LABEL, SESSION_LABEL, signals_held
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -602,14 +602,15 @@ def run_stack(
                 if run.client_succeeded:
                     _read_output(client, run, labels)
         finally:
-            progress("bringing the stack down")
-            # -t 0: the grader never waits on a stop; --volumes: named volumes go too.
-            _, run.down_log, _ = _run_bounded(
-                [*base, "down", "--volumes", "--remove-orphans", "-t", "0"], stack, DOWN_TIMEOUT, progress, environment
-            )
-            run.leftovers = project_resources(client, project)
-            _remove_project(client, project)
-            _remove_images(client, session_id)
+            with signals_held():
+                progress("bringing the stack down")
+                # -t 0: the grader never waits on a stop; --volumes: named volumes go too.
+                _, run.down_log, _ = _run_bounded(
+                    [*base, "down", "--volumes", "--remove-orphans", "-t", "0"], stack, DOWN_TIMEOUT, progress, environment
+                )
+                run.leftovers = project_resources(client, project)
+                _remove_project(client, project)
+                _remove_images(client, session_id)
             run.duration = time.monotonic() - started
     return run
 

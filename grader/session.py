@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import uuid
 import queue
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import docker
 import docker.errors
@@ -36,6 +37,7 @@ MAX_CONTEXT_BYTES = 500_000_000  # a lab's build context is a few MB; refuse gig
 MAX_STEP_WRITE_BYTES = 2_000_000_000  # what one build step may write before the grader stops it
 BUILD_MEMORY_BYTES = 2 * 1024 ** 3  # a RUN step's memory (installing scikit-learn needs a few hundred MB)
 DISK_LOOK_SECONDS = 2.0
+BUILD_WIND_DOWN_SECONDS = 5.0  # how long an abandoned build may take to end by itself before its stream is cut
 MAX_RESPONSE_BYTES = 1_000_000  # of an HTTP body or an exec's output: a learner's app may send gigabytes
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
@@ -59,6 +61,37 @@ def unwind_on_signals() -> None:
     """
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while engine resources are being removed, then deliver them.
+
+    A stop signal landing in the middle of a cleanup would cut it short and leave an image
+    behind (a killed batch sends its gradings SIGTERM just as their output pipe breaks: two
+    stops at once). The first signal waits until the cleanup is over; a second one still
+    interrupts, so a wedged engine can always be walked away from.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers belong to the main thread; other threads are never interrupted by them
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if held:
+            raise KeyboardInterrupt
+        held.append(signum)
+
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number in previous:
+        signal.signal(number, hold)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    for number in held:
+        signal.raise_signal(number)  # now handled as it would have been: unwinding, or the default
 
 
 def engine_address() -> str:
@@ -275,11 +308,7 @@ class Session:
                     next_disk_look = time.monotonic() + DISK_LOOK_SECONDS
                     written = _bytes_written(api, running_in)
                 if remaining <= 0 or (written or 0) > MAX_STEP_WRITE_BYTES:
-                    _abort_response(holder.get("response"))
-                    if running_in:
-                        # The engine cancels the step when the stream drops; removing its container
-                        # ourselves makes sure nothing keeps running, whatever the engine does.
-                        _quietly(lambda: self.client.api.remove_container(running_in, force=True))
+                    self._wind_down_build(worker, events, holder, running_in)
                     instruction = _step_instruction(dockerfile, step)
                     if remaining > 0:
                         where = (
@@ -349,18 +378,8 @@ class Session:
                     image_id = event["aux"]["ID"]
                 if "error" in event:
                     error_text = event.get("errorDetail", {}).get("message") or event["error"]
-        except BaseException:
-            # Ctrl-C or SIGTERM mid-build: cut the stream so the engine cancels the build, stop the
-            # running step, and wait briefly for the stream to end, so that an image the engine was
-            # already committing is known and removed at cleanup instead of left behind.
-            _abort_response(holder.get("response"))
-            if running_in:
-                _quietly(lambda: self.client.api.remove_container(running_in, force=True))
-            worker.join(timeout=5)
-            while not events.empty():
-                kind, payload = events.get_nowait()
-                if kind == "event" and isinstance(payload.get("aux"), dict) and payload["aux"].get("ID"):
-                    self.image_ids.append(payload["aux"]["ID"])
+        except BaseException:  # Ctrl-C, SIGTERM, the engine lost: whatever the build made must be known
+            self._wind_down_build(worker, events, holder, running_in)
             raise
         duration = time.monotonic() - started
         if "no space left on device" in error_text.lower():
@@ -389,6 +408,46 @@ class Session:
             cached_steps=min(cached, learner_total),
             total_steps=learner_total,
         )
+
+    def _wind_down_build(
+        self, reader: threading.Thread, events: "queue.Queue[tuple[str, Any]]", holder: dict[str, Any], running_in: str | None
+    ) -> None:
+        """End a build the grader gives up on, so that any image it made is known and removed.
+
+        Cutting the stream alone races the engine: the step it is doing still completes, and a
+        step committed at one of the grader's LABEL steps is an image with the session label
+        that nobody hears of (measured: every stop at the LABEL step left one). So the build is
+        ended from the inside: each RUN step's container is removed as soon as it starts, the
+        build fails there or finishes its metadata steps, and its last event (an error or an
+        image id) is read. Only after BUILD_WIND_DOWN_SECONDS is the stream cut.
+        """
+        deadline = time.monotonic() + BUILD_WIND_DOWN_SECONDS
+        ended = False
+        try:
+            with signals_held():  # a first stop is why we are here; a second one cuts at once
+                while time.monotonic() < deadline and (reader.is_alive() or not events.empty()):
+                    if running_in:
+                        stopping, running_in = running_in, None
+                        _quietly(lambda: self.client.api.remove_container(stopping, force=True))
+                    try:
+                        kind, payload = events.get(timeout=0.1)
+                    except queue.Empty:
+                        continue
+                    if kind != "event":  # "done" or "exception": the build is over
+                        ended = True
+                        break
+                    for text in str(payload.get("stream", "")).splitlines():
+                        if text.startswith(" ---> Running in "):
+                            running_in = text.split()[-1]
+                    if isinstance(payload.get("aux"), dict) and payload["aux"].get("ID"):
+                        self.image_ids.append(payload["aux"]["ID"])
+                ended = ended or (not reader.is_alive() and events.empty())
+        finally:
+            if not ended:
+                _abort_response(holder.get("response"))
+                if running_in:
+                    _quietly(lambda: self.client.api.remove_container(running_in, force=True))
+                self.unsure = True  # the engine may still commit a step: sweep by label at cleanup
 
     def engine_alive(self) -> bool:
         """True when the engine still answers a ping."""
@@ -561,15 +620,16 @@ class Session:
         `thorough` also sweeps by label, for what was made but never handed back (an
         interrupted or failed create); on the normal path every resource is known already.
         """
-        for container in self.containers:
-            _quietly(lambda: container.remove(force=True))
-        if thorough:
-            _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
-        self.containers.clear()
-        for image_id in self.image_ids:
-            # noprune keeps the parent layers: they are the build cache of the next grading.
-            _quietly(lambda: self.client.images.remove(image_id, force=True, noprune=True))
-        self.image_ids.clear()
+        with signals_held():
+            for container in self.containers:
+                _quietly(lambda: container.remove(force=True))
+            if thorough:
+                _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
+            self.containers.clear()
+            for image_id in self.image_ids:
+                # noprune keeps the parent layers: they are the build cache of the next grading.
+                _quietly(lambda: self.client.images.remove(image_id, force=True, noprune=True))
+            self.image_ids.clear()
 
 
 def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, prune_cache: bool = False) -> tuple[int, int]:

@@ -219,10 +219,18 @@ _emit_lock = threading.Lock()
 
 
 def _emit(event: str, **fields: Any) -> None:
+    """Send one event to the batch; never raises, so a progress line cannot cut a cleanup short.
+
+    A broken pipe means the batch is gone: its SIGTERM (PR_SET_PDEATHSIG) is what stops the
+    grading, through the same cleanup as any stop; until then the events go nowhere.
+    """
     line = json.dumps({"event": event, **fields}, ensure_ascii=False, default=str)
     with _emit_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: stdout already swapped and closed
+            sys.stdout = open(os.devnull, "w", encoding="utf-8")
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.session import SESSION_LABEL
 from tests.integration.conftest import labelled
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -89,6 +90,19 @@ def test_signal_during_build_leaves_nothing(sig, repo, submission, engine):
     while time.monotonic() < deadline and _sleep_step_containers(engine):
         time.sleep(0.2)
     assert not _sleep_step_containers(engine)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_at_the_label_step_leaves_no_image(sig, repo, submission, engine, no_leftovers):
+    """The engine commits the step it is on even when the stream drops: a stop at the grader's
+    LABEL step used to leave a labelled image behind every time."""
+    process = _start(repo, submission())
+    _wait_for(process, "labelling the image")
+    process.send_signal(sig)
+    assert process.wait(timeout=30) == 130
+    time.sleep(2)  # the engine committed such an image about 0.2 s after the stream dropped
+    mine = [image.id for image in labelled(engine)[1] if image.labels.get(SESSION_LABEL, "").startswith(no_leftovers)]
+    assert mine == []
 
 
 def _sleep_step_containers(engine) -> list[str]:

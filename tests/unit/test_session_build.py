@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,62 @@ def test_an_oversized_context_is_refused_before_sending(tmp_path, monkeypatch):
     api = FakeAPI(failure=AssertionError("nothing may be sent"))
     _, result = build(tmp_path, api)
     assert not result.ok and "data.bin" in result.error and ".dockerignore" in result.error
+
+
+class SlowAPI(FakeAPI):
+    """A stream that goes on after the grader gives up, as the engine's does; RUN steps wait to be stopped."""
+
+    def __init__(self, events):
+        super().__init__(events)
+        self.removed: list[str] = []
+        self.step_stopped = threading.Event()
+
+    def _stream_helper(self, response, decode=True):
+        for event in self.events:
+            time.sleep(0.05)
+            if event == "wait for the step to be stopped":
+                self.step_stopped.wait(timeout=10)
+                continue
+            yield event
+
+    def remove_container(self, container_id, force=False):
+        self.removed.append(container_id)
+        self.step_stopped.set()
+
+
+def _interrupt_at(marker):
+    def on_progress(text):
+        if marker in text:
+            raise KeyboardInterrupt
+
+    return on_progress
+
+
+def test_a_stop_at_the_label_step_still_learns_the_image_the_engine_commits(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"stream": "Step 5/5 : LABEL org.labkit.session=x\n"},
+        {"aux": {"ID": "sha256:committed-after-the-stop"}},
+        {"stream": "Successfully built 123\n"},
+    ]
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    session = Session(FakeClient(SlowAPI(events)), "exercise-01")
+    with pytest.raises(KeyboardInterrupt):
+        session.build(tmp_path, parse_text(DOCKERFILE), timeout=30, on_progress=_interrupt_at("labelling"))
+    assert session.image_ids == ["sha256:committed-after-the-stop"]  # so cleanup removes it
+
+
+def test_a_stop_during_a_run_step_removes_its_container_and_reads_the_end(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"stream": " ---> Running in 0ddba11\n"},
+        "wait for the step to be stopped",
+        {"error": "x", "errorDetail": {"message": "The command '/bin/sh -c pip install' returned a non-zero code: 137"}},
+    ]
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    api = SlowAPI(events)
+    session = Session(FakeClient(api), "exercise-01")
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        session.build(tmp_path, parse_text(DOCKERFILE), timeout=30, on_progress=_interrupt_at("step 4/"))
+    assert api.removed == ["0ddba11"]
+    assert time.monotonic() - started < 5  # ended by the step's failure, not by the wind-down limit
+    assert not session.unsure  # the build was seen to its end: nothing unknown to sweep for
