@@ -71,6 +71,18 @@ def test_fork_bomb_is_contained(quick_exercise, submission, engine):
     assert report.score < report.max_score
 
 
+def test_cpu_hog_is_graded_and_the_grader_keeps_its_share(quick_exercise, submission, engine):
+    """Four busy processes beside the app: CPU is shared by weight, so the app still starts and
+    the grading ends in bounded time while the hogs hold every core they can get."""
+    code = (
+        "import os\nfor _ in range(4):\n    if os.fork() == 0:\n        while True:\n            pass\n"
+        "os.execvp('python', ['python', 'flask_api_v2.py'])"
+    )
+    report = graded(quick_exercise, submission(edit_dockerfile=with_cmd(code)), engine, 90)
+    assert result(report, "container-ready").status is Status.PASSED
+    assert result(report, "predictions").status is Status.PASSED
+
+
 def test_log_flood_is_capped(quick_exercise, submission, engine):
     code = "import sys\nwhile True:\n    sys.stdout.write('flood ' * 200 + '\\n')"
     report = graded(quick_exercise, submission(edit_dockerfile=with_cmd(code)), engine, 90)

@@ -102,3 +102,4 @@ def test_worker_events_to_a_gone_batch_never_raise(monkeypatch):
     worker._emit("progress", text="bringing the stack down")
     worker._emit("progress", text="still nothing raised")
     assert not isinstance(sys.stdout, _BrokenPipe)  # later events go to /dev/null
+

@@ -1,0 +1,40 @@
+"""The limits a learner's container is started with (no engine: the parameters are recorded)."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.session import Session
+
+
+class _RecordingContainers:
+    def __init__(self):
+        self.kwargs = {}
+
+    def run(self, image_id, **kwargs):
+        self.kwargs = kwargs
+        raise RuntimeError("recorded")  # no engine: stop after the parameters are known
+
+
+def _start_parameters(**limits) -> dict:
+    from grader.session import RunLimits
+
+    client = type("Client", (), {})()
+    client.containers = _RecordingContainers()
+    session = Session(client=client, exercise_id="exercise-01", id="limits1")
+    with pytest.raises(RuntimeError):
+        session.start("sha256:img", 5001, RunLimits(**limits))
+    return client.containers.kwargs
+
+
+def test_learner_containers_get_memory_pids_and_a_low_cpu_weight_but_no_cpu_quota_by_default():
+    kwargs = _start_parameters()
+    assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "512m"  # no swap beyond memory
+    assert kwargs["pids_limit"] == 128 and kwargs["cap_drop"] == ["ALL"]
+    assert kwargs["cpu_shares"] < 1024  # yields to the grader and the engine under contention
+    assert kwargs["nano_cpus"] is None
+    assert kwargs["ports"] == {"5001/tcp": ("127.0.0.1", None)}
+
+
+def test_a_cpu_quota_can_still_be_asked_for():
+    assert _start_parameters(cpus=1.5)["nano_cpus"] == 1_500_000_000
