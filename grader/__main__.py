@@ -2,6 +2,9 @@
 
 import sys
 
-from grader.cli import main
+from grader.startup import importing, leaving
 
-sys.exit(main())
+with importing():
+    from grader.cli import main
+
+sys.exit(leaving(main()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -83,26 +84,33 @@ def grade(
     ctx.progress = progress
     results: dict[str, CheckResult] = {}
 
-    def run_level(level: str, with_engine: bool = True) -> None:
+    def run_level(level: str, engine: bool | None = None) -> None:
+        """Run the checks up to LEVEL not run yet; `engine` False: only static ones, True: only the others."""
         for spec in exercise.checks:
             if spec.id in results or _level(spec) > NEEDS.index(level):
                 continue
-            if _uses_engine(spec) and not with_engine:
+            if engine is not None and _uses_engine(spec) != engine:
                 continue
             results[spec.id] = run_check(spec, ctx)
             on_result(results[spec.id])
 
     progress(t("progress.static"))
-    run_level("dockerfile", with_engine=False)
-    needs_engine = any(_uses_engine(spec) for spec in exercise.checks)
-    if needs_engine:
+    if not any(_uses_engine(spec) for spec in exercise.checks):
+        run_level("dockerfile", engine=False)
+    else:
+        # The static checks read files and run hadolint (a process of its own): they run while
+        # the engine builds instead of before it. They touch no engine resource, so a Ctrl-C may
+        # leave the thread behind; it is joined before any check that comes after the build.
+        static = threading.Thread(target=run_level, args=("dockerfile", False), name="static-checks", daemon=True)
+        static.start()
         client = client or connect()
         with Session(client, exercise.id) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
             ctx.session = session
             ctx.build_timeout = build_timeout
             ctx.build_dir = prepare_build_dir(exercise, submission, Path(scratch))
-            run_level("nothing")  # engine-driven checks that need no Dockerfile (a Compose stack)
+            run_level("nothing", engine=True)  # engine-driven checks that need no Dockerfile (a Compose stack)
             _build_and_inspect(ctx, session, build_timeout, progress)
+            static.join()
             run_level("image")
             if _wants(exercise, "container") and ctx.blocker("image") is None:
                 _start_and_wait(ctx, session, progress)

@@ -255,13 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-timeout", type=float, required=True)
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
-    from grader.session import unwind_on_signals
+    from grader.startup import importing
+
+    with importing():
+        from grader import spec
+        from grader.engines import client_for
+        from grader.grading import grade
+        from grader.session import EngineUnavailable, unwind_on_signals
 
     unwind_on_signals()
-    from grader import spec
-    from grader.engines import client_for
-    from grader.grading import grade
-    from grader.session import EngineUnavailable
 
     try:
         _die_with_parent(args.parent_pid)
@@ -285,4 +287,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from grader.startup import leaving
+
+    sys.exit(leaving(main()))
