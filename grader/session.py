@@ -40,6 +40,7 @@ DISK_LOOK_SECONDS = 2.0
 BUILD_WIND_DOWN_SECONDS = 5.0  # how long an abandoned build may take to end by itself before its stream is cut
 MAX_RESPONSE_BYTES = 1_000_000  # of an HTTP body or an exec's output: a learner's app may send gigabytes
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+TERMINAL_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the classic builder paints a step's stderr red
 
 
 class EngineUnavailable(Exception):
@@ -301,6 +302,7 @@ class Session:
         lines: "collections.deque[str]" = collections.deque(maxlen=LOG_TAIL_LINES)  # a step may print gigabytes
         step, total, image_id, error_text = None, 0, None, ""
         cached = 0
+        output = _LineAssembler()
         running_in = None  # the container of the RUN step in progress (the classic builder names it)
         next_disk_look = started + DISK_LOOK_SECONDS
         try:
@@ -361,7 +363,7 @@ class Session:
                     break
                 event = payload
                 if "stream" in event:
-                    for text in event["stream"].splitlines():
+                    for text in output.feed(event["stream"]):
                         text = text.rstrip()
                         if not text:
                             continue
@@ -386,8 +388,14 @@ class Session:
             self._wind_down_build(worker, events, holder, running_in)
             raise
         duration = time.monotonic() - started
-        if "no space left on device" in error_text.lower():
-            raise EngineDiskFull(error_text)
+        lines.extend(text for text in output.rest() if text.strip())
+        if error_text:
+            # The engine's own writes fail with ENOSPC in the error; a RUN step's writes fail inside
+            # the step, which then exits non-zero and only its output says why. Either way the
+            # machine is out of disk: not the learner's mistake, and not a grade.
+            for text in (error_text, *reversed(lines)):
+                if "no space left on device" in text.lower():
+                    raise EngineDiskFull(text)
         # The engine appends one LABEL step per label; learners count only their own steps.
         learner_total = max(total - len(self.image_labels), 0) if total else 0
         if error_text or not image_id:
@@ -717,6 +725,25 @@ def _size_or_zero(path: Path) -> int:
         return os.lstat(path).st_size
     except OSError:
         return 0
+
+
+class _LineAssembler:
+    """Whole lines out of the build stream, whose events may split a line; bounded, colours removed."""
+
+    def __init__(self, limit: int = 64 * 1024):
+        self.pending = ""
+        self.limit = limit  # a step may print gigabytes without a newline
+
+    def feed(self, chunk: str) -> list[str]:
+        """The lines this chunk completes."""
+        *complete, pending = (self.pending + chunk).split("\n")
+        self.pending = pending[-self.limit:]
+        return [TERMINAL_COLOUR.sub("", text) for text in complete]
+
+    def rest(self) -> list[str]:
+        """What is left once the stream has ended."""
+        rest, self.pending = self.pending, ""
+        return [TERMINAL_COLOUR.sub("", rest)] if rest else []
 
 
 def _abort_response(response: Any) -> None:

@@ -67,3 +67,40 @@ def test_engine_dying_mid_build_is_not_gradable(repo, submission, tmp_path):
         assert not results.exists()  # nothing recorded as a score
     finally:
         engine.remove()
+
+
+def test_engine_out_of_disk_is_not_gradable(repo, submission, tmp_path):
+    """An engine whose disk fills during a RUN step: exit 2 naming the full disk, no score, nothing left."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from grader.session import SESSION_LABEL
+    from tests.integration.throwaway_engine import start_engine
+
+    try:
+        engine = start_engine("diskfull", "172.30.72.1/24", ["python:3.11-slim"], disk_mb=400)  # ~200 MB free
+    except RuntimeError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(error))
+    try:
+        folder = submission(edit_dockerfile=lambda text: text.replace("RUN pip install", "RUN head -c 400000000 /dev/zero > /fill && pip install"))
+        results = tmp_path / "results.json"
+        env = {**os.environ, "DOCKER_HOST": engine.url}
+        started = time.monotonic()
+        completed = subprocess.run(
+            [sys.executable, "-m", "grader", "exercise-01", "--path", str(folder), "--json", str(results)],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert completed.returncode == 2, completed.stdout + completed.stderr
+        assert "out of disk space" in completed.stderr and "No space left on device" in completed.stderr
+        assert "grader clean --cache" in completed.stderr and "Traceback" not in completed.stderr
+        assert time.monotonic() - started < 120
+        assert not results.exists()  # the machine's problem is nobody's grade
+        client = engine.client()
+        assert client.containers.list(all=True, filters={"label": SESSION_LABEL}) == []
+        assert client.images.list(all=True, filters={"label": SESSION_LABEL}) == []
+    finally:
+        engine.remove()

@@ -50,14 +50,20 @@ class Engine:
         subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
 
 
-def start_engine(name: str, subnet: str, images: list[str]) -> Engine:
-    """Start a dockerd named NAME on bridge subnet SUBNET (e.g. 172.30.71.1/24), load IMAGES from the main engine."""
+def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None = None) -> Engine:
+    """Start a dockerd named NAME on bridge subnet SUBNET (e.g. 172.30.71.1/24), load IMAGES from the main engine.
+
+    `disk_mb` puts its data root on a tmpfs of that size: an engine whose disk fills up.
+    """
     if os.geteuid() != 0 or not shutil.which("dockerd"):
         raise RuntimeError("a second engine needs root and dockerd")
     root = Path(f"/tmp/labkit-{name}")
     bridge = f"lk-{name}"[:15]
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
+    if disk_mb:
+        (root / "data").mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={disk_mb}m", "tmpfs", str(root / "data")], check=True)
     subprocess.run(["ip", "link", "delete", bridge], check=False, capture_output=True)
     subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     subprocess.run(["ip", "addr", "add", subnet, "dev", bridge], check=True)

@@ -90,6 +90,37 @@ def test_a_full_disk_is_the_machines_problem_not_the_learners(tmp_path):
     assert "out of disk space" in str(raised.value) and "grader clean --cache" in str(raised.value)
 
 
+def test_a_run_step_that_hits_a_full_disk_is_the_machines_problem_too(tmp_path):
+    """Measured on an engine with a 400 MB disk: the step's own output is the only place that says why."""
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"stream": "\x1b[91mhead: error writing 'standard output'"},  # one line, in two events
+        {"stream": ": No space left on device\n\x1b[0m"},
+        {"error": "x", "errorDetail": {"message": "The command '/bin/sh -c pip install' returned a non-zero code: 1"}},
+    ]
+    with pytest.raises(EngineDiskFull) as raised:
+        build(tmp_path, FakeAPI(events))
+    assert "(head: error writing 'standard output': No space left on device)" in str(raised.value)
+
+
+def test_a_learner_step_failing_for_its_own_reasons_stays_a_build_failure(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"stream": "\x1b[91mERROR: No matching distribution found for scikit-lern\n\x1b[0m"},
+        {"error": "x", "errorDetail": {"message": "The command '/bin/sh -c pip install' returned a non-zero code: 1"}},
+    ]
+    _, result = build(tmp_path, FakeAPI(events))
+    assert not result.ok
+    assert "ERROR: No matching distribution found for scikit-lern" in result.log_tail  # colours removed
+    assert "\x1b" not in result.log_tail
+
+
+def test_a_step_printing_without_newlines_is_kept_bounded(tmp_path):
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"stream": "x" * 100_000} for _ in range(50)
+    ] + [{"error": "x", "errorDetail": {"message": "The command '/bin/sh -c pip install' returned a non-zero code: 1"}}]
+    _, result = build(tmp_path, FakeAPI(events))
+    assert len(result.log_tail) < 100_000
+
+
 def test_a_dropped_connection_is_an_engine_failure(tmp_path):
     import requests
 
