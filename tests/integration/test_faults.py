@@ -39,15 +39,9 @@ def test_engine_dying_mid_build_is_not_gradable(repo, submission, tmp_path):
     import sys
     import time
 
-    from tests.integration.throwaway_engine import start_engine
+    from tests.integration.throwaway_engine import throwaway_engine
 
-    try:
-        engine = start_engine("faults", "172.30.71.1/24", ["python:3.11-slim"])
-    except RuntimeError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(error))
-    try:
+    with throwaway_engine("faults", "172.30.71.1/24") as engine:
         folder = submission(edit_dockerfile=lambda text: text.replace("RUN pip install", "RUN sleep 120 && pip install"))
         results = tmp_path / "results.json"
         env = {**os.environ, "DOCKER_HOST": engine.url, "PYTHONUNBUFFERED": "1"}
@@ -65,8 +59,6 @@ def test_engine_dying_mid_build_is_not_gradable(repo, submission, tmp_path):
         assert process.returncode == 2, out + err
         assert "stopped answering" in err and "Traceback" not in err
         assert not results.exists()  # nothing recorded as a score
-    finally:
-        engine.remove()
 
 
 def test_engine_out_of_disk_is_not_gradable(repo, submission, tmp_path):
@@ -77,15 +69,9 @@ def test_engine_out_of_disk_is_not_gradable(repo, submission, tmp_path):
     import time
 
     from grader.session import SESSION_LABEL
-    from tests.integration.throwaway_engine import start_engine
+    from tests.integration.throwaway_engine import throwaway_engine
 
-    try:
-        engine = start_engine("diskfull", "172.30.72.1/24", ["python:3.11-slim"], disk_mb=400)  # ~200 MB free
-    except RuntimeError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(error))
-    try:
+    with throwaway_engine("diskfull", "172.30.72.1/24", disk_mb=400) as engine:  # ~200 MB free
         folder = submission(edit_dockerfile=lambda text: text.replace("RUN pip install", "RUN head -c 400000000 /dev/zero > /fill && pip install"))
         results = tmp_path / "results.json"
         env = {**os.environ, "DOCKER_HOST": engine.url}
@@ -102,5 +88,3 @@ def test_engine_out_of_disk_is_not_gradable(repo, submission, tmp_path):
         client = engine.client()
         assert client.containers.list(all=True, filters={"label": SESSION_LABEL}) == []
         assert client.images.list(all=True, filters={"label": SESSION_LABEL}) == []
-    finally:
-        engine.remove()

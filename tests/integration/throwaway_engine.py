@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,8 +10,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import docker
+import pytest
 
 
 @dataclass
@@ -93,3 +96,19 @@ def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None 
         subprocess.run(["docker", "-H", engine.url, "load", "-q"], stdin=save.stdout, check=True, capture_output=True)
         save.wait()
     return engine
+
+
+@contextlib.contextmanager
+def throwaway_engine(name: str, subnet: str, disk_mb: int | None = None) -> Iterator[Engine]:
+    """A started engine holding the base image, removed afterwards; the test is skipped without
+    root or dockerd, except under CI, where that is a failure."""
+    try:
+        engine = start_engine(name, subnet, ["python:3.11-slim"], disk_mb=disk_mb)
+    except RuntimeError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(error))
+    try:
+        yield engine
+    finally:
+        engine.remove()
