@@ -285,7 +285,7 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader clean", description=t("cli.clean_description"))
     parser.add_argument("--cache", action="store_true", help=t("cli.help_cache"))
     args = parser.parse_args(argv)
-    client = connect()
+    client = connect(runs_containers=False)  # removing needs no test traffic: a remote engine is fine
     # Compose projects first: their networks and volumes carry no session label.
     stacks = sweep_compose(client)
     containers, images = sweep(client, prune_cache=args.cache)

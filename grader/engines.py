@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import docker
 
-from grader.session import SESSION_LABEL, EngineUnavailable, sweep
+from grader.session import SESSION_LABEL, EngineUnavailable, remote_engine_problem, sweep
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
@@ -51,6 +51,10 @@ class Engine:
 
     def connect(self) -> bool:
         """Ping the engine and read its version; False (with the reason) when it does not answer."""
+        problem = remote_engine_problem(self.url)
+        if problem:  # never contacted: its containers could not be tested from this machine
+            self.retire(problem)
+            return False
         try:
             if self.ping is not None:
                 self.ping()

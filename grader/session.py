@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 import queue
 from dataclasses import dataclass, field
@@ -100,8 +101,29 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or t("engine.default_address")
 
 
-def connect(timeout: float = 120.0) -> docker.DockerClient:
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+def remote_engine_problem(url: str) -> str | None:
+    """Why containers on the engine at URL cannot be tested from here, or None when they can.
+
+    A learner's port is published on the engine host's 127.0.0.1, and the grader sends test
+    traffic to this machine's 127.0.0.1 only: the two meet only when the engine runs here.
+    Refusing early beats failing every runtime check and charging the learner for it.
+    """
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("", "unix", "npipe", "fd"):
+        return None
+    if parsed.hostname in LOCAL_HOSTS:
+        return None
+    return t("engine.remote", url=url)
+
+
+def connect(timeout: float = 120.0, runs_containers: bool = True) -> docker.DockerClient:
     """A client for the engine DOCKER_HOST names (or the default socket), checked with a ping."""
+    problem = remote_engine_problem(os.environ.get("DOCKER_HOST", "")) if runs_containers else None
+    if problem:
+        raise EngineUnavailable(problem)
     try:
         client = docker.from_env(version="auto", timeout=timeout)
         client.ping()

@@ -253,7 +253,7 @@ def engine2(engine, repo):
     from tests.integration.throwaway_engine import start_engine
 
     try:
-        second = start_engine("batch2", ENGINE2_SUBNET.replace(".0/", ".1/"), ["python:3.11-slim"])
+        second = start_engine("batch2", ENGINE2_SUBNET.replace(".0/", ".1/"), ["python:3.11-slim"], tcp=True)
     except Exception as error:
         if REQUIRED:
             pytest.fail(f"the multi-engine tests need a second engine: {error}")
@@ -286,6 +286,24 @@ def test_two_engines_share_the_work(tmp_path, repo, fast_labs, engine, engine2):
         if variant in expected:
             assert standing[learner].score == expected[variant], (learner, standing[learner].engine)
     assert wait_clean(engine, prefix, limit=10) == [] and wait_clean(engine2.client(), prefix, limit=10) == []
+
+
+def test_an_engine_over_tcp_on_loopback_grades_like_its_socket(tmp_path, repo, fast_labs, engine2):
+    """The same second engine, reached as tcp://127.0.0.1:PORT; a remote one is left out untouched."""
+    learners = make_cohort(tmp_path / "submissions", ["solution", "no-expose"])
+    prefix = new_prefix()
+    completed = batch(
+        "exercise-01", tmp_path / "submissions", "--out", tmp_path / "out", "--labs", fast_labs, "-j", "1",
+        "--engine", engine2.tcp_url, "--engine", "tcp://192.0.2.1:2376",  # TEST-NET-1: never contacted
+        prefix=prefix, cwd=repo,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "another machine" in completed.stdout + completed.stderr
+    standing = Gradebook.in_folder(tmp_path / "out").current("exercise-01")
+    expected = {"solution": 100, "no-expose": 90}
+    assert {learner: standing[learner].score for learner in learners} == {learner: expected[v] for learner, v in learners.items()}
+    assert {g.engine for g in standing.values()} == {engine2.tcp_url}
+    assert wait_clean(engine2.client(), prefix, limit=10) == []
 
 
 def test_an_engine_that_dies_has_its_work_moved(tmp_path, repo, fast_labs, engine, engine2):

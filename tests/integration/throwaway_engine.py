@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,10 +24,15 @@ class Engine:
     root: Path
     process: subprocess.Popen
     bridge: str
+    tcp_port: int | None = None  # also listening on tcp://127.0.0.1:PORT (no TLS: loopback only)
 
     @property
     def url(self) -> str:
         return f"unix://{self.root}/docker.sock"
+
+    @property
+    def tcp_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.tcp_port}"
 
     def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.url, version="auto", timeout=60)
@@ -53,10 +59,11 @@ class Engine:
         subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
 
 
-def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None = None) -> Engine:
+def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None = None, tcp: bool = False) -> Engine:
     """Start a dockerd named NAME on bridge subnet SUBNET (e.g. 172.30.71.1/24), load IMAGES from the main engine.
 
     `disk_mb` puts its data root on a tmpfs of that size: an engine whose disk fills up.
+    `tcp` also has it listen on a free port of 127.0.0.1.
     """
     if os.geteuid() != 0 or not shutil.which("dockerd"):
         raise RuntimeError("a second engine needs root and dockerd")
@@ -72,15 +79,17 @@ def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None 
     subprocess.run(["ip", "addr", "add", subnet, "dev", bridge], check=True)
     subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
     log = open(root / "dockerd.log", "w")
+    tcp_port = _free_loopback_port() if tcp else None
     process = subprocess.Popen(
         [
-            "dockerd", "--host", f"unix://{root}/docker.sock", "--data-root", str(root / "data"),
+            "dockerd", "--host", f"unix://{root}/docker.sock", *(["--host", f"tcp://127.0.0.1:{tcp_port}"] if tcp_port else []),
+            "--data-root", str(root / "data"),
             "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
             "--iptables=false", "--ip-masq=false",  # the main engine owns iptables; builds need no network here
         ],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    engine = Engine(root, process, bridge)
+    engine = Engine(root, process, bridge, tcp_port)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -96,6 +105,12 @@ def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None 
         subprocess.run(["docker", "-H", engine.url, "load", "-q"], stdin=save.stdout, check=True, capture_output=True)
         save.wait()
     return engine
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -77,6 +77,34 @@ def test_clean_without_engine(capsys, monkeypatch):
     assert_one_clear_error(err, "no Docker engine answered")
 
 
+@pytest.mark.parametrize("url", ["ssh://grader@build-2.invalid", "tcp://build-3.invalid:2376"])
+def test_an_engine_on_another_machine_is_refused_before_any_contact(url, capsys, monkeypatch):
+    import docker
+
+    monkeypatch.setenv("DOCKER_HOST", url)
+    monkeypatch.setattr(docker, "from_env", lambda *a, **k: pytest.fail("the remote engine was contacted"))
+    code, out, err = run(capsys, "exercise-01", "--path", str(SOLUTION))
+    assert code == 2
+    assert_one_clear_error(err, url, "another machine", "127.0.0.1")
+    assert out == ""
+
+
+@pytest.mark.parametrize("url", ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2375", "tcp://localhost:2376", "ssh://me@127.0.0.1", ""])
+def test_engines_on_this_machine_are_testable(url):
+    from grader.session import remote_engine_problem
+
+    assert remote_engine_problem(url) is None
+
+
+def test_a_batch_leaves_a_remote_engine_out_with_the_reason(monkeypatch):
+    from grader import engines
+
+    monkeypatch.setattr(engines, "client_for", lambda *a, **k: pytest.fail("the remote engine was contacted"))
+    engine = engines.Engine("tcp://10.20.30.40:2376", jobs=1)
+    assert engine.connect() is False
+    assert engine.dead and "another machine" in engine.reason
+
+
 def test_list(capsys):
     code, out, err = run(capsys, "list")
     assert code == 0
