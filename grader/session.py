@@ -279,7 +279,8 @@ class Session:
         """Build FOLDER with the classic builder, streaming progress, aborting after `timeout` seconds."""
         started = time.monotonic()
         events: "queue.Queue[tuple[str, Any]]" = queue.Queue()
-        holder: dict[str, Any] = {}
+        holder: dict[str, Any] = {"abandoned": threading.Event()}
+        abandoned = holder["abandoned"]
         try:
             context = _context_tar(folder)
         except ContextTooLarge as error:
@@ -305,7 +306,7 @@ class Session:
             try:
                 response = api._post(
                     api._url("/build"),
-                    data=context,
+                    data=_upload(context, abandoned),
                     params=params,
                     headers={"Content-Type": "application/tar"},
                     stream=True,
@@ -455,6 +456,7 @@ class Session:
         build fails there or finishes its metadata steps, and its last event (an error or an
         image id) is read. Only after BUILD_WIND_DOWN_SECONDS is the stream cut.
         """
+        holder["abandoned"].set()  # a context still being sent stops: the engine gets no build to run
         deadline = time.monotonic() + BUILD_WIND_DOWN_SECONDS
         ended = False
         try:
@@ -740,6 +742,28 @@ def _context_tar(folder: Path) -> Any:
               biggest=biggest, biggest_mb=f"{_size_or_zero(folder / biggest) / 1e6:,.0f}")
         )
     return create_archive(str(folder), files, gzip=False)
+
+
+class BuildAbandoned(Exception):
+    """The grader gave up on a build while its context was still being sent."""
+
+
+def _upload(context: Any, abandoned: threading.Event, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The context tar in chunks, ending the upload once the build is abandoned.
+
+    Until the context has arrived there is no response to cut, and the engine would go on to
+    build whatever it got and label the image after the grader had cleaned up.
+    """
+    try:
+        while True:
+            if abandoned.is_set():
+                raise BuildAbandoned()
+            data = context.read(chunk)
+            if not data:
+                return
+            yield data
+    finally:
+        context.close()
 
 
 def _size_or_zero(path: Path) -> int:

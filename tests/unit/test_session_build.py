@@ -196,3 +196,48 @@ def test_a_stop_during_a_run_step_removes_its_container_and_reads_the_end(tmp_pa
     assert api.removed == ["0ddba11"]
     assert time.monotonic() - started < 5  # ended by the step's failure, not by the wind-down limit
     assert not session.unsure  # the build was seen to its end: nothing unknown to sweep for
+
+
+class UploadingAPI(FakeAPI):
+    """An engine that reads the build context slowly, as it does for a big one."""
+
+    def __init__(self):
+        super().__init__([])
+        self.chunks_read = 0
+        self.upload_error: Exception | None = None
+
+    def _post(self, url, data=None, **kwargs):
+        try:
+            for _chunk in data:
+                self.chunks_read += 1
+                time.sleep(0.05)
+        except Exception as error:  # what requests would see: the body generator raising
+            self.upload_error = error
+            raise
+        return object()
+
+
+def test_a_stop_while_the_context_is_sent_ends_the_upload(tmp_path):
+    """Before the response there is nothing to cut: the upload itself must stop, or the engine builds it all."""
+    import os
+    import signal
+
+    from grader.session import BuildAbandoned
+
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "big.bin").write_bytes(os.urandom(30 * 1024 * 1024))  # 30 chunks of 1 MiB
+    api = UploadingAPI()
+    session = Session(FakeClient(api), "exercise-01")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            session.build(tmp_path, parse_text(DOCKERFILE), timeout=30)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert isinstance(api.upload_error, BuildAbandoned)
+    assert api.chunks_read < 30
+    assert time.monotonic() - started < 3  # not the wind-down's 5 s limit
