@@ -21,7 +21,8 @@ from grader.report import (
     exercise_title, gradescope, hint_levels, points, render_static, render_terminal, result_text, write_json,
 )
 from grader.compose import sweep_compose
-from grader.session import EngineUnavailable, connect, sweep, unwind_on_signals
+from grader.session import EngineUnavailable, connect, sweep
+from grader.startup import unwind_on_signals
 
 EXIT_FULL, EXIT_POINTS_LOST, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 COMMANDS = ("list", "clean", "batch", "hint")

@@ -55,16 +55,6 @@ class EngineDiskFull(EngineUnavailable):
         super().__init__(t("engine.disk_full", address=engine_address(), detail=detail.strip()[:160]))
 
 
-def unwind_on_signals() -> None:
-    """Make SIGTERM and SIGINT raise KeyboardInterrupt, so every `with Session` removes what it made.
-
-    SIGINT is set even when inherited as ignored: a shell that starts a program as a background
-    job hands it down that way, and Ctrl-C must still unwind through cleanup.
-    """
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM while engine resources are being removed, then deliver them.

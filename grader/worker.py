@@ -255,15 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-timeout", type=float, required=True)
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
-    from grader.startup import importing
+    from grader.startup import importing, unwind_on_signals
 
+    unwind_on_signals()  # before the imports: a batch stopping now still gets exit code 130
     with importing():
         from grader import spec
         from grader.engines import client_for
         from grader.grading import grade
-        from grader.session import EngineUnavailable, unwind_on_signals
-
-    unwind_on_signals()
+        from grader.session import EngineUnavailable
 
     try:
         _die_with_parent(args.parent_pid)
