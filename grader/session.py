@@ -128,8 +128,9 @@ class RunLimits:
 
     memory: str = "512m"
     # CPU is shared by weight, not capped: a 1-CPU quota made the app start 0.1-0.25 s later
-    # (measured: its start-up runs on both cores) for nothing on an idle machine. Half the default
-    # weight means a busy submission yields to the grader, the engine and other gradings.
+    # (measured: its start-up runs on both cores) for nothing on an idle machine. All containers
+    # together weigh as much as one host process under contention, so the grader and the engine
+    # keep their share; half the default weight makes a busy app yield to builds and other gradings.
     cpu_shares: int = 512
     cpus: float | None = None  # a hard quota on top, for whoever wants one
     pids: int = 128
