@@ -44,8 +44,11 @@ def batch_env(prefix: str) -> dict[str, str]:
 def leftovers(client, prefix: str) -> list[str]:
     """Containers and images on an engine whose session id starts with PREFIX."""
     selector = {"label": SESSION_LABEL}
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=selector) if (c.labels or {}).get(SESSION_LABEL, "").startswith(prefix)]
-    found += [f"image {i.id}" for i in client.images.list(all=True, filters=selector) if (i.labels or {}).get(SESSION_LABEL, "").startswith(prefix)]
+    mine = lambda labels: (labels or {}).get(SESSION_LABEL, "").startswith(prefix)  # noqa: E731
+    # The low-level lists, as sweep() does: the high-level ones inspect each item, which fails
+    # with NotFound when a grading removes it in between (seen while a killed batch cleaned up).
+    found = [f"container {c['Names']}" for c in client.api.containers(all=True, filters=selector) if mine(c.get("Labels"))]
+    found += [f"image {i['Id']}" for i in client.api.images(all=True, filters=selector) if mine(i.get("Labels"))]
     return found
 
 
