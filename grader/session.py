@@ -328,7 +328,7 @@ class Session:
                     next_disk_look = time.monotonic() + DISK_LOOK_SECONDS
                     written = _bytes_written(api, running_in)
                 if remaining <= 0 or (written or 0) > MAX_STEP_WRITE_BYTES:
-                    self._wind_down_build(worker, events, holder, running_in)
+                    self._wind_down_build(worker, events, holder, running_in, output)
                     instruction = _step_instruction(dockerfile, step)
                     if remaining > 0:
                         where = (
@@ -392,14 +392,13 @@ class Session:
                                 on_progress("labelling the image")
                         elif "Using cache" in text:
                             cached += 1
-                        elif text.startswith(" ---> Running in "):
-                            running_in = text.split()[-1]
-                if "aux" in event and isinstance(event["aux"], dict) and event["aux"].get("ID"):
-                    image_id = event["aux"]["ID"]
+                        else:
+                            running_in = _step_container(text) or running_in
+                image_id = _built_image_id(event) or image_id
                 if "error" in event:
                     error_text = event.get("errorDetail", {}).get("message") or event["error"]
         except BaseException:  # Ctrl-C, SIGTERM, the engine lost: whatever the build made must be known
-            self._wind_down_build(worker, events, holder, running_in)
+            self._wind_down_build(worker, events, holder, running_in, output)
             raise
         duration = time.monotonic() - started
         lines.extend(text for text in output.rest() if text.strip())
@@ -436,7 +435,8 @@ class Session:
         )
 
     def _wind_down_build(
-        self, reader: threading.Thread, events: "queue.Queue[tuple[str, Any]]", holder: dict[str, Any], running_in: str | None
+        self, reader: threading.Thread, events: "queue.Queue[tuple[str, Any]]", holder: dict[str, Any], running_in: str | None,
+        output: "_LineAssembler",
     ) -> None:
         """End a build the grader gives up on, so that any image it made is known and removed.
 
@@ -463,11 +463,10 @@ class Session:
                     if kind != "event":  # "done" or "exception": the build is over
                         ended = True
                         break
-                    for text in str(payload.get("stream", "")).splitlines():
-                        if text.startswith(" ---> Running in "):
-                            running_in = text.split()[-1]
-                    if isinstance(payload.get("aux"), dict) and payload["aux"].get("ID"):
-                        self.image_ids.append(payload["aux"]["ID"])
+                    for text in output.feed(str(payload.get("stream", ""))):
+                        running_in = _step_container(text) or running_in
+                    if _built_image_id(payload):
+                        self.image_ids.append(_built_image_id(payload))
                 ended = ended or (not reader.is_alive() and events.empty())
         finally:
             if not ended:
@@ -762,6 +761,17 @@ def _size_or_zero(path: Path) -> int:
         return os.lstat(path).st_size
     except OSError:
         return 0
+
+
+def _step_container(text: str) -> str | None:
+    """The container of the RUN step a build output line announces, if it announces one."""
+    return text.split()[-1] if text.startswith(" ---> Running in ") else None
+
+
+def _built_image_id(event: dict) -> str | None:
+    """The image id a build stream event carries (the classic builder's `aux` at the end)."""
+    aux = event.get("aux")
+    return aux.get("ID") if isinstance(aux, dict) else None
 
 
 class _LineAssembler:
