@@ -77,8 +77,13 @@ def grade(
     client: Any = None,
     progress: Progress = lambda text: None,
     on_result: Callable[[CheckResult], None] = lambda result: None,
+    while_waiting: Callable[[], None] = lambda: None,
 ) -> Report:
-    """Grade a submission folder against an exercise; raises EngineUnavailable when no engine answers."""
+    """Grade a submission folder against an exercise; raises EngineUnavailable when no engine answers.
+
+    `while_waiting` is called once after the container starts, before its first answer can come
+    (an app takes a second or more to load): the caller's work there costs no time.
+    """
     started = time.monotonic()
     ctx = _context(exercise, submission)
     ctx.progress = progress
@@ -113,7 +118,7 @@ def grade(
             static.join()
             run_level("image")
             if _wants(exercise, "container") and ctx.blocker("image") is None:
-                _start_and_wait(ctx, session, progress)
+                _start_and_wait(ctx, session, progress, while_waiting)
             run_level("ready")
             run_level("last")
             progress(t("progress.cleaning"))
@@ -190,7 +195,7 @@ def _ready_params(exercise: ExerciseSpec) -> tuple[str, float]:
     return "/", DEFAULT_READY_TIMEOUT
 
 
-def _start_and_wait(ctx: Context, session: Session, progress: Progress) -> None:
+def _start_and_wait(ctx: Context, session: Session, progress: Progress, while_waiting: Callable[[], None]) -> None:
     from grader.context import RunState
 
     progress(t("progress.starting"))
@@ -205,6 +210,7 @@ def _start_and_wait(ctx: Context, session: Session, progress: Progress) -> None:
         raise EngineUnavailable(t("engine.lost", during="docker run", error=type(error).__name__)) from None
     path, timeout = _ready_params(ctx.exercise)
     progress(t("progress.waiting", port=ctx.exercise.port))
+    while_waiting()
     try:
         ctx.run = session.wait_ready(running, path, timeout)
     except (requests.ConnectionError, docker.errors.DockerException) as error:

@@ -13,15 +13,24 @@ pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 
 def test_solution_gets_full_marks(exercise01, repo, engine):
-    report = grade_folder(exercise01, repo / "solutions" / "exercise-01", engine)
+    checked: list[str] = []  # check ids in the order their results came
+    waits: list[int] = []  # how many results had come when while_waiting was called
+    report = grade_folder(
+        exercise01, repo / "solutions" / "exercise-01", engine,
+        on_result=lambda result: checked.append(result.spec.id), while_waiting=lambda: waits.append(len(checked)),
+    )
     failed = {r.spec.id: r.message for r in report.results if r.status is not Status.PASSED}
     assert failed == {}
     assert report.score == report.max_score == 100
     assert report.facts["added_mb"] > 0
+    assert len(waits) == 1  # once, after the start and before the first answer:
+    assert "expose-port" in checked[: waits[0]] and "container-ready" in checked[waits[0]:]
 
 
 def test_untouched_exercise_does_not_pass(exercise01, repo, engine):
-    report = grade_folder(exercise01, repo / "exercises" / "exercise-01", engine)
+    waits: list[str] = []
+    report = grade_folder(exercise01, repo / "exercises" / "exercise-01", engine, while_waiting=lambda: waits.append("called"))
+    assert waits == []  # nothing started, nothing to wait for
     result = statuses(report)
     assert report.score < 10
     assert result["no-todo"] is Status.FAILED
