@@ -21,7 +21,7 @@ from grader.checks.dockerfile_rules import shlex_words
 from grader.checks.efficiency import SavedImageTimeout, save_and_read
 from grader.checks.image import image_config
 from grader.checks.multistage import copy_bringing
-from grader.checks.runtime import _same_prediction, describe_listeners, diagnose_not_answering, source_location
+from grader.checks.runtime import _same_prediction, answer_excerpt, describe_listeners, diagnose_not_answering, source_location
 from grader.context import Context, RunState
 from grader.dockerfile import Instruction
 from grader.i18n import t
@@ -208,7 +208,7 @@ def _predict(running: Any, path: str, features: list[float]) -> tuple[Any, str]:
         return None, f"{type(error).__name__}: {_short(error)}"
     answer = _json(response)
     if response.status_code != 200 or not isinstance(answer, dict):
-        return None, f"HTTP {response.status_code}: {_short(response.text)}"
+        return None, f"HTTP {response.status_code}: {answer_excerpt(response, 200)}"
     return answer.get("prediction"), ""
 
 

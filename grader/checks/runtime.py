@@ -12,6 +12,7 @@ from grader.checks import register
 from grader.context import Container, Context
 from grader.i18n import t
 from grader.model import Outcome
+from grader.session import MAX_RESPONSE_BYTES
 
 REQUEST_TIMEOUT = 10.0
 
@@ -123,6 +124,20 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def answer_excerpt(response: Any, limit: int = 160) -> str:
+    """The start of an answer's body for a message: text as its charset says (UTF-8 when it says
+    none), or what binary data came. requests would guess an encoding (slowly, on up to 1 MB)
+    and turn bytes into the wrong letters."""
+    body = response.content or b""
+    try:
+        text = body.decode(response.encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        kind = response.headers.get("Content-Type") or t("answer.no_content_type")
+        key = "answer.binary_cut" if len(body) >= MAX_RESPONSE_BYTES else "answer.binary"  # the rest was never read
+        return t(key, size=len(body), content_type=kind)
+    return _short(text, limit)
+
+
 @register("predictions", needs="ready", required_params=("path", "cases"))
 def predictions(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """POST each fixed input and compare the `prediction` field with the expected one."""
@@ -136,11 +151,11 @@ def predictions(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         except Exception as error:  # any transport failure is the learner's app's problem here
             return Outcome.fail(t("predictions.no_answer", error=f"{type(error).__name__}: {_short(str(error))}", **sent))
         if response.status_code != 200:
-            return Outcome.fail(t("predictions.bad_status", status=response.status_code, text=_short(response.text), **sent))
+            return Outcome.fail(t("predictions.bad_status", status=response.status_code, text=answer_excerpt(response), **sent))
         try:
             answer = response.json()
         except ValueError:
-            return Outcome.fail(t("predictions.not_json", path=path, text=_short(response.text)))
+            return Outcome.fail(t("predictions.not_json", path=path, text=answer_excerpt(response)))
         got = answer.get("prediction") if isinstance(answer, dict) else None
         expected = case["prediction"]
         if not _same_prediction(got, expected):

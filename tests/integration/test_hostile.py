@@ -141,7 +141,7 @@ def test_huge_garbage_body_is_read_bounded(quick_exercise, submission, engine):
     report = graded(quick_exercise, submission(edit_dockerfile=with_cmd(SERVER.format(behaviour=behaviour))), engine, 90)
     predictions = result(report, "predictions")
     assert predictions.status is Status.FAILED
-    assert "not JSON" in predictions.message
+    assert "not JSON" in predictions.message and "more than 1,000,000 bytes of binary data (image/png)" in predictions.message
     assert len(predictions.message) < 1000
 
 

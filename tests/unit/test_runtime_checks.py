@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from unit_helpers import FakeContainer, make_response, proc_net, running, spec_of, tcp_line
-from grader.checks.runtime import diagnose_not_answering, is_loopback, parse_listeners
+from grader.checks.runtime import answer_excerpt, diagnose_not_answering, is_loopback, parse_listeners
 from grader.context import Container, RunState
 from grader.grading import run_check
 from grader.model import Status
@@ -280,6 +280,34 @@ def test_predictions_fail_on_non_json(make_ctx, run_kind):
     outcome = run_kind("predictions", ctx)
     assert not outcome.passed
     assert "not JSON" in outcome.message and "prediction: 0" in outcome.message
+
+
+def binary_response(content_type: str | None) -> requests.Response:
+    """What an app that sends an image (or any bytes) answers, as requests hands it over."""
+    response = make_response(200, text="")
+    response._content = b"\x89PNG\r\n\x1a\n" + b"\x89garbage" * 1000
+    del response.headers["Content-Type"]
+    if content_type:
+        response.headers["Content-Type"] = content_type
+    response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+    return response
+
+
+@pytest.mark.parametrize("content_type, named", [("image/png", "image/png"), (None, "no Content-Type")])
+def test_predictions_name_binary_answers_instead_of_guessing_letters(content_type, named, make_ctx, run_kind):
+    ctx, _ = predictions_ctx(make_ctx, lambda m, p, kw: binary_response(content_type))
+    outcome = run_kind("predictions", ctx)
+    assert not outcome.passed
+    assert outcome.message.endswith(f"not JSON: 8,008 bytes of binary data ({named}), not text")
+
+
+def test_answer_excerpt_reads_text_as_its_charset_says():
+    latin = make_response(200, text="")
+    latin._content = "café".encode("latin-1")
+    latin.headers["Content-Type"] = "text/plain; charset=latin-1"
+    latin.encoding = requests.utils.get_encoding_from_headers(latin.headers)
+    assert answer_excerpt(latin) == "café"
+    assert answer_excerpt(make_response(200, text="  a\n  b " + "x" * 300), limit=10) == "a b xxxxxx…"
 
 
 def test_predictions_fail_on_json_without_prediction(make_ctx, run_kind):
