@@ -89,41 +89,70 @@ def grade(
     ctx.progress = progress
     results: dict[str, CheckResult] = {}
 
-    def run_level(level: str, engine: bool | None = None) -> None:
-        """Run the checks up to LEVEL not run yet; `engine` False: only static ones, True: only the others."""
+    def run_level(level: str, select: Callable[[CheckSpec], bool] = lambda spec: True) -> None:
+        """Run the checks up to LEVEL that SELECT picks and that have not run yet."""
         for spec in exercise.checks:
-            if spec.id in results or _level(spec) > NEEDS.index(level):
-                continue
-            if engine is not None and _uses_engine(spec) != engine:
+            if spec.id in results or _level(spec) > NEEDS.index(level) or not select(spec):
                 continue
             results[spec.id] = run_check(spec, ctx)
             on_result(results[spec.id])
 
     progress(t("progress.static"))
     if not any(_uses_engine(spec) for spec in exercise.checks):
-        run_level("dockerfile", engine=False)
+        run_level("dockerfile", lambda spec: not _uses_engine(spec))
     else:
         # The static checks read files and run hadolint (a process of its own): they run while
         # the engine builds instead of before it. They touch no engine resource, so a Ctrl-C may
         # leave the thread behind; it is joined before any check that comes after the build.
-        static = threading.Thread(target=run_level, args=("dockerfile", False), name="static-checks", daemon=True)
-        static.start()
+        static = Background(lambda: run_level("dockerfile", lambda spec: not _uses_engine(spec)), "static-checks")
         client = client or connect()
         with Session(client, exercise.id) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
             ctx.session = session
             ctx.build_timeout = build_timeout
             ctx.build_dir = prepare_build_dir(exercise, submission, Path(scratch))
-            run_level("nothing", engine=True)  # engine-driven checks that need no Dockerfile (a Compose stack)
+            run_level("nothing", _uses_engine)  # engine-driven checks that need no Dockerfile (a Compose stack)
             _build_and_inspect(ctx, session, build_timeout, progress)
             static.join()
-            run_level("image")
             if _wants(exercise, "container") and ctx.blocker("image") is None:
-                _start_and_wait(ctx, session, progress, while_waiting)
+                # Slow image checks that only read the image (a `docker save`) run while the app
+                # loads, which takes a second or more, instead of delaying its start.
+                run_level("image", lambda spec: not registry()[spec.kind].while_app_starts)
+                image_checks: list[Background] = []
+
+                def meanwhile() -> None:
+                    image_checks.append(Background(lambda: run_level("image"), "image-checks"))
+                    while_waiting()
+
+                _start_and_wait(ctx, session, progress, meanwhile)
+                for thread in image_checks:
+                    thread.join()
+            run_level("image")  # all of them when no container starts, or the start failed
             run_level("ready")
             run_level("last")
             progress(t("progress.cleaning"))
     report = Report(exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts)
     return report
+
+
+class Background:
+    """Work on a daemon thread; whatever it raises (the engine lost, say) is raised again by join()."""
+
+    def __init__(self, work: Callable[[], None], name: str):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as error:  # handed to the joining thread, which decides
+            self._error = error
+
+    def join(self) -> None:
+        """Wait for the work to end; raise what it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def copy_submission(submission: Path, target: Path) -> Path:

@@ -23,13 +23,16 @@ class CheckKind:
     # True for checks that drive the engine themselves through ctx.session without
     # needing the Dockerfile build (a Compose stack): they never run as static checks.
     uses_engine: bool = False
+    # True for slow image checks that only read the image (no container, no build, nothing to
+    # clean up): they run on a thread while the learner's app starts, instead of before it.
+    while_app_starts: bool = False
 
 
 REGISTRY: dict[str, CheckKind] = {}
 
 
 def register(
-    kind: str, needs: str, required_params: tuple[str, ...] = (), uses_engine: bool = False
+    kind: str, needs: str, required_params: tuple[str, ...] = (), uses_engine: bool = False, while_app_starts: bool = False
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Decorator: make a function the implementation of a check kind (uses_engine: needs ctx.session)."""
     if needs not in NEEDS:
@@ -39,7 +42,9 @@ def register(
         if kind in REGISTRY:
             raise ValueError(f"check kind {kind!r} registered twice")
         summary = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
-        REGISTRY[kind] = CheckKind(kind, func, needs, tuple(required_params), summary, uses_engine)
+        if while_app_starts and needs != "image":
+            raise ValueError(f"check kind {kind!r}: only an image check can run while the app starts")
+        REGISTRY[kind] = CheckKind(kind, func, needs, tuple(required_params), summary, uses_engine, while_app_starts)
         return func
 
     return decorate

@@ -422,7 +422,7 @@ def _mb(value: int) -> str:
     return f"{value / MB:.1f}"
 
 
-@register("layer_efficiency", needs="image")
+@register("layer_efficiency", needs="image", while_app_starts=True)  # `docker save` takes seconds on a new layer
 def layer_efficiency(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """dive's layer efficiency and wasted bytes, read from `docker save`; fails below/above the optional limits."""
     timeout = float(params.get("timeout", DEFAULT_TIMEOUT))

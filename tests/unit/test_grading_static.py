@@ -3,13 +3,18 @@ driven through a fake Session."""
 
 from __future__ import annotations
 
+import threading
+
+import docker.errors
 import pytest
 
 from unit_helpers import SOLUTION, STARTER, FakeContainer, chunks, docker_save_tar, load_inspect, make_response, proc_net, tcp_line
 from grader import grading
+from grader.checks import efficiency
 from grader.context import BuildResult, RunState
 from grader.dockerfile import MAX_DOCKERFILE_BYTES, DockerfileError, load
 from grader.model import Status
+from grader.session import EngineUnavailable
 
 STATIC_KINDS = {"no_todo", "base_image", "workdir_before_copy", "pip_no_cache", "exec_form_cmd", "hadolint"}
 
@@ -184,6 +189,12 @@ def iris_app(method, path, kwargs):
     return make_response(400, {"error": "expected a JSON object like {\"features\": [...]}"})
 
 
+@pytest.fixture(autouse=True)
+def fresh_analyses(monkeypatch):
+    """Every test reads its image anew: the in-process memo is keyed by the fakes' one image id."""
+    monkeypatch.setattr(efficiency, "_ANALYSES", {})
+
+
 @pytest.fixture
 def fake_session(monkeypatch):
     FakeSession.instances.clear()
@@ -197,13 +208,79 @@ def test_grade_runs_every_stage_in_order_and_cleans_up(exercise, fake_session):
     report = grading.grade(exercise, SOLUTION, client=object(), progress=progress.append)
     (session,) = fake_session.instances
     assert session.closed
-    assert session.calls == ["build", "inspect sha256:" + "c" * 64, "inspect python:3.11-slim", "save", "start", "wait /health"]
+    assert session.calls[:4] == ["build", "inspect sha256:" + "c" * 64, "inspect python:3.11-slim", "start"]
+    assert sorted(session.calls[4:]) == ["save", "wait /health"]  # the image is read while the app starts
     assert [r.spec.id for r in report.results] == [c.id for c in exercise.checks]
     failed = {r.spec.kind: r.message for r in report.results if r.status is not Status.PASSED}
     assert failed == {}
     assert report.facts["image_mb"] == 452.1 and report.facts["layers_added"] == 3
     assert report.facts["added_mb"] == 321.3 and report.facts["startup_seconds"] == 0.8
     assert progress[0] == "static checks" and "cleaning up" in progress
+
+
+class SlowAppSession(FakeSession):
+    """An app that answers only once the image has been read, or after 5 s: proves the two overlap."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saved = threading.Event()
+        self.overlapped = False
+
+    def save_image(self, image_id):
+        self.saved.set()
+        return super().save_image(image_id)
+
+    def wait_ready(self, running, path, timeout):
+        self.overlapped = self.saved.wait(5)
+        return super().wait_ready(running, path, timeout)
+
+
+def test_the_image_is_read_while_the_app_starts(exercise, monkeypatch):
+    SlowAppSession.instances.clear()
+    monkeypatch.setattr(grading, "Session", SlowAppSession)
+    waited: list[str] = []
+    report = grading.grade(exercise, SOLUTION, client=object(), while_waiting=lambda: waited.append("called"))
+    (session,) = SlowAppSession.instances
+    assert session.calls.index("start") < session.calls.index("save")  # not before the start, as it was
+    assert session.overlapped and waited == ["called"]
+    assert by_kind(report)["layer_efficiency"].status is Status.PASSED and report.full_marks
+
+
+class RefusedStartSession(FakeSession):
+    def start(self, image_id, port, limits):
+        self.calls.append("start")
+        raise docker.errors.APIError("driver failed programming external connectivity")
+
+    def engine_alive(self):
+        return True
+
+
+def test_a_refused_start_still_reads_the_image(exercise, monkeypatch):
+    RefusedStartSession.instances.clear()
+    monkeypatch.setattr(grading, "Session", RefusedStartSession)
+    report = grading.grade(exercise, SOLUTION, client=object())
+    (session,) = RefusedStartSession.instances
+    assert session.calls[-2:] == ["start", "save"] and session.closed
+    assert by_kind(report)["layer_efficiency"].status is Status.PASSED
+    assert by_kind(report)["container_ready"].status is Status.BLOCKED
+
+
+class EngineLostWhileSavingSession(FakeSession):
+    def save_image(self, image_id):
+        self.calls.append("save")
+        raise EngineUnavailable("the Docker engine stopped answering during docker save")
+
+    def engine_alive(self):
+        return False
+
+
+def test_an_engine_lost_while_the_image_is_read_ends_the_grading(exercise, monkeypatch):
+    EngineLostWhileSavingSession.instances.clear()
+    monkeypatch.setattr(grading, "Session", EngineLostWhileSavingSession)
+    with pytest.raises(EngineUnavailable, match="during docker save"):
+        grading.grade(exercise, SOLUTION, client=object())
+    (session,) = EngineLostWhileSavingSession.instances
+    assert session.closed
 
 
 def test_grade_gives_the_reference_solution_full_marks(exercise, fake_session):
@@ -236,3 +313,10 @@ def test_grade_without_dockerfile_blocks_everything_and_builds_nothing(exercise,
     assert session.calls == [] and session.closed
     assert all(r.status is Status.BLOCKED for r in report.results)
     assert report.score == 0
+
+
+def test_only_image_checks_may_run_while_the_app_starts():
+    from grader.checks import register
+
+    with pytest.raises(ValueError, match="only an image check"):
+        register("never_registered_kind", needs="ready", while_app_starts=True)(lambda ctx, params: None)
