@@ -126,7 +126,7 @@ class DeferredConsole:
 def plain_progress(stream: Any = None) -> bool:
     """True when progress goes to a file or pipe, which rich would not treat as a terminal; decided
     without importing rich. With FORCE_TERMINAL or TTY_COMPATIBLE set, rich decides."""
-    stream = stream or sys.stderr
+    stream = sys.stderr if stream is None else stream
     if any(name in os.environ for name in ("FORCE_TERMINAL", "TTY_COMPATIBLE")):
         return False
     try:

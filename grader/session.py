@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -38,6 +39,9 @@ MAX_CONTEXT_BYTES = 500_000_000  # a lab's build context is a few MB; refuse gig
 MAX_STEP_WRITE_BYTES = 2_000_000_000  # what one build step may write before the grader stops it
 BUILD_MEMORY_BYTES = 2 * 1024 ** 3  # a RUN step's memory (installing scikit-learn needs a few hundred MB)
 DISK_LOOK_SECONDS = 2.0
+# A write that fails for a full disk ends the step: its message is among the step's last lines
+# (dd and head print a few after it). Earlier lines are the learner's, whatever they say.
+DISK_FULL_TAIL_LINES = 6
 BUILD_WIND_DOWN_SECONDS = 5.0  # how long an abandoned build may take to end by itself before its stream is cut
 MAX_RESPONSE_BYTES = 1_000_000  # of an HTTP body or an exec's output: a learner's app may send gigabytes
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
@@ -82,8 +86,8 @@ def signals_held() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    for number in held:
-        signal.raise_signal(number)  # now handled as it would have been: unwinding, or the default
+        for number in held:  # also when the body failed: a stop that was asked for is never lost
+            signal.raise_signal(number)  # now handled as it would have been: unwinding, or the default
 
 
 def engine_address() -> str:
@@ -406,7 +410,7 @@ class Session:
             # The engine's own writes fail with ENOSPC in the error; a RUN step's writes fail inside
             # the step, which then exits non-zero and only its output says why. Either way the
             # machine is out of disk: not the learner's mistake, and not a grade.
-            for text in (error_text, *reversed(lines)):
+            for text in (error_text, *itertools.islice(reversed(lines), DISK_FULL_TAIL_LINES)):
                 if "no space left on device" in text.lower():
                     raise EngineDiskFull(text)
         # The engine appends one LABEL step per label; learners count only their own steps.
@@ -507,7 +511,31 @@ class Session:
         `mounts` maps host paths to read-only container paths; `command` replaces CMD
         (it reaches the ENTRYPOINT as arguments, as with `docker run IMAGE ARGS`).
         """
-        self.unsure = True  # until the engine hands the container back, it may exist untracked
+        with self._creating():
+            container = self._run(image_id, port, limits, environment, command, mounts)
+        running = RunningContainer(container, port)
+        running.read_host_port()
+        return running
+
+    @contextlib.contextmanager
+    def _creating(self) -> Iterator[None]:
+        """Around a container create: a stop signal waits for the engine's answer.
+
+        The engine finishes a create it has begun even when the client stops listening, so an
+        interrupted request could leave a container that appears after the cleanup's sweep
+        (measured: a SIGTERM during `docker run` left the learner's container 1 time in 16).
+        Until the handle is kept, the container may exist untracked: cleanup sweeps by label.
+        """
+        self.unsure = True
+        with signals_held():
+            yield
+        self.unsure = False
+
+    def _run(
+        self, image_id: str, port: int, limits: RunLimits, environment: dict[str, str] | None,
+        command: list[str] | None, mounts: dict[str, str] | None,
+    ) -> Any:
+        """`docker run -d` with the grader's limits and labels; the container is kept for cleanup."""
         container = self.client.containers.run(
             image_id,  # by id: a tag that is not found would make the SDK try to pull
             command=command,
@@ -527,10 +555,7 @@ class Session:
             log_config={"type": "json-file", "config": {"max-size": limits.log_max_size, "max-file": "1"}},
         )
         self.containers.append(container)
-        self.unsure = False
-        running = RunningContainer(container, port)
-        running.read_host_port()
-        return running
+        return container
 
     def wait_ready(self, running: RunningContainer, path: str, timeout: float) -> RunState:
         """Poll for a real HTTP answer; give up at once when the container exits."""
@@ -602,10 +627,9 @@ class Session:
 
     def paths_in_image(self, image_id: str, paths: list[str]) -> dict[str, bool]:
         """Which of these absolute paths exist in the image (read from a created, never started, container)."""
-        self.unsure = True
-        container = self.client.containers.create(image_id, labels=self.labels, command=["true"], entrypoint=[])
-        self.containers.append(container)
-        self.unsure = False
+        with self._creating():
+            container = self.client.containers.create(image_id, labels=self.labels, command=["true"], entrypoint=[])
+            self.containers.append(container)
         found = {}
         try:
             for path in paths:

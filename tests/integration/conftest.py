@@ -15,10 +15,16 @@ from grader.model import Status
 from grader.session import SESSION_LABEL
 
 
-def labelled(client) -> tuple[list, list]:
-    """Containers and images on the engine that carry the grader's label."""
+def labelled(client, prefix: str = "") -> tuple[list[str], list[str]]:
+    """Ids of the containers and images on the engine whose grader label starts with PREFIX.
+
+    The low-level lists: the high-level ones inspect each item, which fails with NotFound when a
+    grading removes it in between.
+    """
     selector = {"label": SESSION_LABEL}
-    return client.containers.list(all=True, filters=selector), client.images.list(all=True, filters=selector)
+    mine = lambda item: (item.get("Labels") or {}).get(SESSION_LABEL, "").startswith(prefix)  # noqa: E731
+    containers = [c["Id"] for c in client.api.containers(all=True, filters=selector) if mine(c)]
+    return containers, [i["Id"] for i in client.api.images(all=True, filters=selector) if mine(i)]
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +59,7 @@ def no_leftovers(engine, monkeypatch):
     yield prefix
     mine = lambda labels: (labels or {}).get(SESSION_LABEL, "").startswith(prefix)  # noqa: E731
     assert not [c["Names"] for c in _containers(engine) if mine(c.get("Labels"))], "containers left behind"
-    assert not [i.id for i in labelled(engine)[1] if mine(i.labels)], "images left behind"
+    assert not labelled(engine, prefix)[1], "images left behind"
     # Build-step containers carry no label: a new unlabelled container that stays is a leak.
     # (Another build running on the same engine makes such containers come and go: wait a little.)
     deadline = time.monotonic() + 10

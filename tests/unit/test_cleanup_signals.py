@@ -47,6 +47,15 @@ def test_a_second_signal_still_interrupts_the_held_work():
     assert finished == []
 
 
+def test_a_signal_held_while_the_work_fails_is_still_delivered():
+    """A stop during a create that then fails must not be lost with the create's error."""
+    with pytest.raises(KeyboardInterrupt) as raised:
+        with signals_held():
+            _stop_myself()
+            raise RuntimeError("the engine refused the create")
+    assert isinstance(raised.value.__context__, RuntimeError)
+
+
 def test_handlers_are_restored_after_held_work():
     with signals_held():
         assert signal.getsignal(signal.SIGTERM) is not signal.default_int_handler
@@ -103,3 +112,28 @@ def test_worker_events_to_a_gone_batch_never_raise(monkeypatch):
     worker._emit("progress", text="still nothing raised")
     assert not isinstance(sys.stdout, _BrokenPipe)  # later events go to /dev/null
 
+
+
+class _Containers:
+    """Creates like the engine does: it finishes a create even when the client is stopped before the answer."""
+
+    def __init__(self):
+        self.made: list[str] = []
+        self.removed: list[str] = []
+
+    def run(self, image_id, **options):
+        name = options["name"]
+        self.made.append(name)  # the engine has made it...
+        _stop_myself()  # ...and the stop lands before its answer
+        return _Container(on_remove=lambda: self.removed.append(name))
+
+
+def test_a_stop_during_docker_run_waits_for_the_container_and_removes_it():
+    """Measured before the fix: a SIGTERM during `docker run` left the container 1 time in 16."""
+    client = _Client()
+    client.containers = _Containers()
+    with pytest.raises(KeyboardInterrupt):
+        with Session(client=client, exercise_id="exercise-01", id="held2") as session:
+            session.start("sha256:built", 5001)
+    assert client.containers.removed == client.containers.made != []
+    assert session.containers == []

@@ -102,6 +102,17 @@ def test_a_run_step_that_hits_a_full_disk_is_the_machines_problem_too(tmp_path):
     assert "(head: error writing 'standard output': No space left on device)" in str(raised.value)
 
 
+def test_the_phrase_long_before_the_failure_is_the_learners_output(tmp_path):
+    """A step that echoed the words, then failed for another reason: a build failure, not a full disk."""
+    events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
+        {"stream": "test fixture: No space left on device\n"},
+        *({"stream": f"Collecting package-{n}\n"} for n in range(10)),
+        {"error": "x", "errorDetail": {"message": "The command '/bin/sh -c pip install' returned a non-zero code: 1"}},
+    ]
+    _, result = build(tmp_path, FakeAPI(events))
+    assert not result.ok and "exit code 1" in result.error
+
+
 def test_a_learner_step_failing_for_its_own_reasons_stays_a_build_failure(tmp_path):
     events = steps("FROM python:3.11-slim", "WORKDIR /app", "COPY . /app", "RUN pip install") + [
         {"stream": "\x1b[91mERROR: No matching distribution found for scikit-lern\n\x1b[0m"},
