@@ -57,9 +57,9 @@ def no_leftovers(engine, monkeypatch):
     monkeypatch.setenv("LABKIT_SESSION_PREFIX", prefix)
     containers_before = {c["Id"] for c in _containers(engine)}
     yield prefix
-    mine = lambda labels: (labels or {}).get(SESSION_LABEL, "").startswith(prefix)  # noqa: E731
-    assert not [c["Names"] for c in _containers(engine) if mine(c.get("Labels"))], "containers left behind"
-    assert not labelled(engine, prefix)[1], "images left behind"
+    containers, images = labelled(engine, prefix)
+    assert not containers, "containers left behind"
+    assert not images, "images left behind"
     # Build-step containers carry no label: a new unlabelled container that stays is a leak.
     # (Another build running on the same engine makes such containers come and go: wait a little.)
     deadline = time.monotonic() + 10

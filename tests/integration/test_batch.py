@@ -21,8 +21,8 @@ from grader import spec
 from grader.engines import default_url
 from grader.gradebook import FINAL_STATES, GRADED, TIMED_OUT, Gradebook
 from grader.grading import grade, static_report
-from grader.session import SESSION_LABEL
 from tests.integration.cohort import CLASS_OF_20, make_cohort
+from tests.integration.conftest import labelled
 
 REQUIRED = bool(os.environ.get("CI") or os.environ.get("LABKIT_REQUIRE_ENGINE"))
 TIME_LIMIT = 45  # --timeout: the build that sleeps forever is cut here
@@ -43,13 +43,8 @@ def batch_env(prefix: str) -> dict[str, str]:
 
 def leftovers(client, prefix: str) -> list[str]:
     """Containers and images on an engine whose session id starts with PREFIX."""
-    selector = {"label": SESSION_LABEL}
-    mine = lambda labels: (labels or {}).get(SESSION_LABEL, "").startswith(prefix)  # noqa: E731
-    # The low-level lists, as sweep() does: the high-level ones inspect each item, which fails
-    # with NotFound when a grading removes it in between (seen while a killed batch cleaned up).
-    found = [f"container {c['Names']}" for c in client.api.containers(all=True, filters=selector) if mine(c.get("Labels"))]
-    found += [f"image {i['Id']}" for i in client.api.images(all=True, filters=selector) if mine(i.get("Labels"))]
-    return found
+    containers, images = labelled(client, prefix)
+    return [f"container {c}" for c in containers] + [f"image {i}" for i in images]
 
 
 def wait_clean(client, prefix: str, limit: float = 90) -> list[str]:
