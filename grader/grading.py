@@ -97,14 +97,17 @@ def grade(
             results[spec.id] = run_check(spec, ctx)
             on_result(results[spec.id])
 
+    def static_only(spec: CheckSpec) -> bool:
+        return not _uses_engine(spec)
+
     progress(t("progress.static"))
     if not any(_uses_engine(spec) for spec in exercise.checks):
-        run_level("dockerfile", lambda spec: not _uses_engine(spec))
+        run_level("dockerfile", static_only)
     else:
         # The static checks read files and run hadolint (a process of its own): they run while
         # the engine builds instead of before it. They touch no engine resource, so a Ctrl-C may
         # leave the thread behind; it is joined before any check that comes after the build.
-        static = Background(lambda: run_level("dockerfile", lambda spec: not _uses_engine(spec)), "static-checks")
+        static = Background(lambda: run_level("dockerfile", static_only), "static-checks")
         client = client or connect()
         with Session(client, exercise.id) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
             ctx.session = session

@@ -21,7 +21,7 @@ from grader.checks.dockerfile_rules import shlex_words
 from grader.checks.efficiency import SavedImageTimeout, save_and_read
 from grader.checks.image import image_config
 from grader.checks.multistage import copy_bringing
-from grader.checks.runtime import _same_prediction, answer_excerpt, describe_listeners, diagnose_not_answering, source_location
+from grader.checks.runtime import _same_prediction, answer_excerpt, describe_listeners, short_text, diagnose_not_answering, source_location
 from grader.context import Context, RunState
 from grader.dockerfile import Instruction
 from grader.i18n import t
@@ -37,11 +37,6 @@ START_ERROR = re.compile(r"(exec: .*?)(?:: unknown)?$")
 def _sentences(first: str, second: str) -> str:
     """Two messages as one text: a full stop after the first, if it has none."""
     return f"{first.rstrip()}{'' if first.rstrip().endswith('.') else '.'} {second}"
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # -- ENTRYPOINT + CMD ---------------------------------------------------------------------
@@ -153,7 +148,7 @@ def start_second(
     except docker.errors.APIError as error:
         text = str(error.explanation or error)
         found = START_ERROR.search(text)
-        return None, None, _short(found.group(1) if found else text, 300)
+        return None, None, short_text(found.group(1) if found else text, 300)
     path = _ready_path(ctx)
     deadline = time.monotonic() + timeout
     elsewhere_seen = 0
@@ -205,7 +200,7 @@ def _predict(running: Any, path: str, features: list[float]) -> tuple[Any, str]:
     try:
         response = running.request("POST", path, json={"features": features}, timeout=10.0)
     except Exception as error:  # a transport failure is the app's problem here
-        return None, f"{type(error).__name__}: {_short(error)}"
+        return None, f"{type(error).__name__}: {short_text(error, 200)}"
     answer = _json(response)
     if response.status_code != 200 or not isinstance(answer, dict):
         return None, f"HTTP {response.status_code}: {answer_excerpt(response, 200)}"
@@ -414,7 +409,7 @@ def scan_image_for(ctx: Context, image_id: str, secrets: dict[str, str], timeout
     for entry in saved.config.get("history") or []:
         created = str(entry.get("created_by", ""))
         if any(value in created for value in values):
-            findings.append(Finding("history", _short(_mask(created, values), 120), line_naming(created)))
+            findings.append(Finding("history", short_text(_mask(created, values), 120), line_naming(created)))
     for tar_name, hits in saved.found.items():
         for path, _ in hits:
             culprit = copy_bringing(ctx, path)

@@ -119,8 +119,9 @@ def _post(ctx: Context, path: str, **kwargs: Any):
     return ctx.run.container.request("POST", path, timeout=REQUEST_TIMEOUT, **kwargs)
 
 
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
+def short_text(text: object, limit: int = 160) -> str:
+    """TEXT on one line, cut at LIMIT characters: an app's answer or an error inside a message."""
+    text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -135,7 +136,7 @@ def answer_excerpt(response: Any, limit: int = 160) -> str:
         kind = response.headers.get("Content-Type") or t("answer.no_content_type")
         key = "answer.binary_cut" if len(body) >= MAX_RESPONSE_BYTES else "answer.binary"  # the rest was never read
         return t(key, size=len(body), content_type=kind)
-    return _short(text, limit)
+    return short_text(text, limit)
 
 
 @register("predictions", needs="ready", required_params=("path", "cases"))
@@ -149,7 +150,7 @@ def predictions(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         try:
             response = _post(ctx, path, json=body)
         except Exception as error:  # any transport failure is the learner's app's problem here
-            return Outcome.fail(t("predictions.no_answer", error=f"{type(error).__name__}: {_short(str(error))}", **sent))
+            return Outcome.fail(t("predictions.no_answer", error=f"{type(error).__name__}: {short_text(error)}", **sent))
         if response.status_code != 200:
             return Outcome.fail(t("predictions.bad_status", status=response.status_code, text=answer_excerpt(response), **sent))
         try:
