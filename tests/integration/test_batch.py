@@ -312,7 +312,7 @@ def test_an_engine_that_dies_has_its_work_moved(tmp_path, repo, fast_labs, engin
     # Kill the second engine while it is building (its first grading is under way).
     client2 = engine2.client()
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not client2.containers.list(all=True) and process.poll() is None:
+    while time.monotonic() < deadline and not client2.api.containers(all=True) and process.poll() is None:
         time.sleep(0.05)
     engine2.process.terminate()  # dockerd shuts down: it stops its containers and its socket goes away
     stdout, stderr = process.communicate(timeout=600)

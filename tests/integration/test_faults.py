@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from grader.model import Status
-from tests.integration.conftest import grade_folder
+from tests.integration.conftest import grade_folder, labelled
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
@@ -68,7 +68,6 @@ def test_engine_out_of_disk_is_not_gradable(repo, submission, tmp_path):
     import sys
     import time
 
-    from grader.session import SESSION_LABEL
     from tests.integration.throwaway_engine import throwaway_engine
 
     with throwaway_engine("diskfull", "172.30.72.1/24", disk_mb=400) as engine:  # ~200 MB free
@@ -86,5 +85,4 @@ def test_engine_out_of_disk_is_not_gradable(repo, submission, tmp_path):
         assert time.monotonic() - started < 120
         assert not results.exists()  # the machine's problem is nobody's grade
         client = engine.client()
-        assert client.containers.list(all=True, filters={"label": SESSION_LABEL}) == []
-        assert client.images.list(all=True, filters={"label": SESSION_LABEL}) == []
+        assert labelled(client) == ([], [])
