@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", action="append", default=[], metavar="URL", help="a Docker engine on this machine, as DOCKER_HOST takes it (unix://, or tcp:// and ssh:// to 127.0.0.1); repeat for several (default: DOCKER_HOST or the local socket)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"time limit of one grading, build and run included (default {DEFAULT_TIMEOUT:.0f})")
     p.add_argument("--build-timeout", type=float, default=600.0, metavar="SECONDS", help="give up on one build after this long (default 600)")
+    p.add_argument("--builder", choices=("auto", "buildkit", "classic"), help="the builder of every grading (default: LABKIT_BUILDER, else labs.yaml, else auto)")
     p.add_argument("--regrade", action="store_true", help="grade every submission again, changed or not, and print whose score changed")
     p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD})")
     p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
@@ -161,6 +162,8 @@ def main(argv: list[str], err: Console) -> int:
         err.print(f"error: no engine answered, nothing graded: {describe(engines)}", markup=False)
         return EXIT_NOT_GRADABLE
     labs = (args.labs or spec.default_labs_path()).resolve()
+    if args.builder:
+        os.environ["LABKIT_BUILDER"] = args.builder  # what every grading process reads, as a learner's shell would set it
     options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade)
     out = Console(highlight=False, soft_wrap=True)
     listener = RichListener(err) if err.is_terminal else PlainListener(err)

@@ -34,6 +34,7 @@ def _grade_parser() -> argparse.ArgumentParser:
         "--build-timeout", type=float, default=DEFAULT_BUILD_TIMEOUT, metavar="SECONDS",
         help=t("cli.help_build_timeout", default=DEFAULT_BUILD_TIMEOUT),
     )
+    parser.add_argument("--builder", choices=("auto", "buildkit", "classic"), help=t("cli.help_builder"))
     parser.add_argument("-v", "--verbose", action="store_true", help=t("cli.help_verbose"))
     parser.add_argument("--watch", action="store_true", help=t("cli.help_watch"))
     parser.add_argument("--no-record", action="store_true", help=t("cli.help_no_record", path=store_path()))
@@ -180,7 +181,7 @@ def cmd_grade(argv: list[str], err: Console) -> int:
     store = None if args.no_record or os.environ.get("CI") == "true" else _store(err)
 
     def grade_and_show() -> int:
-        report = _grade_with_progress(exercise, submission, args.build_timeout, client, err)
+        report = _grade_with_progress(exercise, submission, args.build_timeout, client, err, args.builder)
         from grader.report import gradescope, render_terminal, write_json  # imported already, while the app started
 
         render_terminal(report, _stdout_console(), verbose=args.verbose)
@@ -223,8 +224,8 @@ def _watch(exercise, submission: Path, grade_and_show, out: Console, err: Consol
     return EXIT_INTERRUPTED  # not reached: watch() ends only by Ctrl-C
 
 
-def _grade_with_progress(exercise, submission: Path, build_timeout: float, client, err: Console):
-    options = dict(build_timeout=build_timeout, client=client, while_waiting=prefetch_rendering)
+def _grade_with_progress(exercise, submission: Path, build_timeout: float, client, err: Console, builder: str | None = None):
+    options = dict(build_timeout=build_timeout, client=client, while_waiting=prefetch_rendering, builder=builder)
     if not plain_progress() and err.is_terminal:
         with err.status(t("cli.grading", path=submission), spinner="dots") as status:
             return grade(exercise, submission, progress=lambda text: status.update(text), **options)

@@ -30,6 +30,7 @@ class BuildResult:
     timed_out: bool = False
     cached_steps: int = 0
     total_steps: int = 0
+    cached_lines: frozenset[int] = frozenset()  # Dockerfile lines of the instructions taken from the cache
 
 
 class Container(Protocol):

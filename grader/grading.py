@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -20,6 +21,7 @@ from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
+from grader.buildkit import choose_builder
 from grader.session import EngineUnavailable, RunLimits, Session, connect
 
 DEFAULT_BUILD_TIMEOUT = 600.0
@@ -78,11 +80,13 @@ def grade(
     progress: Progress = lambda text: None,
     on_result: Callable[[CheckResult], None] = lambda result: None,
     while_waiting: Callable[[], None] = lambda: None,
+    builder: str | None = None,
 ) -> Report:
     """Grade a submission folder against an exercise; raises EngineUnavailable when no engine answers.
 
     `while_waiting` is called once after the container starts, before its first answer can come
     (an app takes a second or more to load): the caller's work there costs no time.
+    `builder` (auto|buildkit|classic) overrides LABKIT_BUILDER and the exercise's labs.yaml choice.
     """
     started = time.monotonic()
     ctx = _context(exercise, submission)
@@ -109,7 +113,9 @@ def grade(
         # leave the thread behind; it is joined before any check that comes after the build.
         static = Background(lambda: run_level("dockerfile", static_only), "static-checks")
         client = client or connect()
-        with Session(client, exercise.id) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
+        chosen = choose_builder(builder or os.environ.get("LABKIT_BUILDER") or exercise.builder, ctx.dockerfile, client)
+        ctx.facts["builder"] = chosen
+        with Session(client, exercise.id, builder=chosen) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
             ctx.session = session
             ctx.build_timeout = build_timeout
             ctx.build_dir = prepare_build_dir(exercise, submission, Path(scratch))

@@ -53,6 +53,7 @@ class ExerciseSpec:
     # (relative path -> text), to see whether .dockerignore keeps them out.
     plant: Mapping[str, str] = field(default_factory=dict)
     titles: Mapping[str, str] = field(default_factory=dict)  # other languages, from `title_<lang>`
+    builder: str = "auto"  # auto | buildkit | classic: the course's choice, from labs.yaml
 
     def title_in(self, language: str) -> str:
         """The title in a language, English when it has none."""

@@ -52,6 +52,10 @@ class EngineUnavailable(Exception):
     """No Docker engine answered, or it went away mid-grading: nothing can be graded."""
 
 
+class BuilderUnavailable(EngineUnavailable):
+    """The engine answers, but the builder the grading asks for is not on this machine."""
+
+
 class EngineDiskFull(EngineUnavailable):
     """The engine ran out of disk: the machine's problem, not the learner's."""
 
@@ -244,6 +248,7 @@ class Session:
     containers: list[Any] = field(default_factory=list)
     image_ids: list[str] = field(default_factory=list)
     unsure: bool = False  # something may exist that the session holds no handle to: sweep by label
+    builder: str = "classic"  # "classic" (the engine's /build, through the SDK) or "buildkit" (the docker CLI)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -271,7 +276,22 @@ class Session:
         on_progress: Callable[[str], None] = lambda text: None,
         buildargs: dict[str, str] | None = None,
     ) -> BuildResult:
-        """Build FOLDER with the classic builder, streaming progress, aborting after `timeout` seconds."""
+        """Build FOLDER with the session's builder, streaming progress, aborting after `timeout` seconds."""
+        if self.builder == "buildkit":
+            from grader import buildkit
+
+            return buildkit.build(self, folder, dockerfile, timeout, on_progress, buildargs)
+        return self._classic_build(folder, dockerfile, timeout, on_progress, buildargs)
+
+    def _classic_build(
+        self,
+        folder: Path,
+        dockerfile: Dockerfile | None,
+        timeout: float,
+        on_progress: Callable[[str], None],
+        buildargs: dict[str, str] | None,
+    ) -> BuildResult:
+        """The classic builder through the API: every RUN step a container the grader can cap and watch."""
         started = time.monotonic()
         events: "queue.Queue[tuple[str, Any]]" = queue.Queue()
         holder: dict[str, Any] = {"abandoned": threading.Event()}
@@ -320,6 +340,7 @@ class Session:
         lines: "collections.deque[str]" = collections.deque(maxlen=LOG_TAIL_LINES)  # a step may print gigabytes
         step, total, image_id, error_text = None, 0, None, ""
         cached = 0
+        cached_at: list[int | None] = []  # the steps taken from the cache
         output = _LineAssembler()
         running_in = None  # the container of the RUN step in progress (the classic builder names it)
         next_disk_look = started + DISK_LOOK_SECONDS
@@ -396,6 +417,7 @@ class Session:
                                 on_progress("labelling the image")
                         elif "Using cache" in text:
                             cached += 1
+                            cached_at.append(step)
                         else:
                             running_in = _step_container(text) or running_in
                 image_id = _built_image_id(event) or image_id
@@ -429,6 +451,7 @@ class Session:
                 total_steps=learner_total,
             )
         self.image_ids.append(image_id)
+        cached_lines = (_step_instruction(dockerfile, number) for number in cached_at)
         return BuildResult(
             ok=True,
             image_id=image_id,
@@ -436,6 +459,7 @@ class Session:
             log_tail=_tail(lines),
             cached_steps=min(cached, learner_total),
             total_steps=learner_total,
+            cached_lines=frozenset(instruction.line for instruction in cached_lines if instruction),
         )
 
     def _wind_down_build(
@@ -485,6 +509,13 @@ class Session:
             return bool(self.client.ping())
         except Exception:
             return False
+
+    def engine_data_root(self) -> str | None:
+        """The engine's data folder (`docker info`'s DockerRootDir), for watching its disk when it is local."""
+        try:
+            return self.client.info().get("DockerRootDir")
+        except Exception:  # a fact that helps, never one a build depends on
+            return None
 
     def inspect_image(self, reference: str) -> dict | None:
         """`docker image inspect` of an image, or None when it is not on the engine."""
@@ -740,6 +771,11 @@ def _context_tar(folder: Path) -> Any:
     """The build context tar, refused early (with its size) when it exceeds MAX_CONTEXT_BYTES."""
     from docker.utils.build import create_archive
 
+    return create_archive(str(folder), checked_context_files(folder), gzip=False)
+
+
+def checked_context_files(folder: Path) -> list[str]:
+    """The build context's files; raises ContextTooLarge (with the largest file) past MAX_CONTEXT_BYTES."""
     files = context_files(folder)
     total = 0
     for relative in files:
@@ -755,7 +791,7 @@ def _context_tar(folder: Path) -> Any:
             t("session.context_too_large", folder=folder, limit=f"{MAX_CONTEXT_BYTES // 1_000_000:,}",
               biggest=biggest, biggest_mb=f"{_size_or_zero(folder / biggest) / 1e6:,.0f}")
         )
-    return create_archive(str(folder), files, gzip=False)
+    return files
 
 
 class BuildAbandoned(Exception):
@@ -881,6 +917,9 @@ def explain_build_error(
         else:
             image = t("build_error.the_from_image")
         return t("build_error.base_image", image=image, error=error_text.strip()[:120])
+    missing_source = re.search(r'failed to compute cache key: (?:failed to calculate checksum of ref \S+ )?"/?([^"]+)" not found', error_text)
+    if missing_source:  # BuildKit's words for a COPY source that is not in the context
+        return t("build_error.copy_missing", where=where or t("build_error.a_copy"), name=missing_source.group(1))
     copy_missing = re.search(r"(?:COPY|ADD) failed: (?:file not found|forbidden path|stat [^:]*).*?(?:stat )?([^\s:]+): (?:file does not exist|no such file)", error_text, re.I)
     if "copy failed" in lowered or "add failed" in lowered:
         name = copy_missing.group(1) if copy_missing else t("build_error.a_source")

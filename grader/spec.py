@@ -13,6 +13,7 @@ from grader.checks import registry
 from grader.i18n import SAFE_LOADER
 from grader.model import CheckSpec, ExerciseSpec
 
+BUILDERS = ("auto", "buildkit", "classic")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 TRANSLATED_KEY = re.compile(r"^(title|hint)_([a-z]{2})$")
 
@@ -57,8 +58,9 @@ def parse(document: Any, path: Path = Path("labs.yaml")) -> list[ExerciseSpec]:
     exercises: list[ExerciseSpec] = []
     if not isinstance(document, dict) or not isinstance(document.get("exercises"), list):
         raise SpecError(path, ["the top level must be a mapping with an `exercises:` list, e.g. `exercises:\\n  - id: exercise-01`"])
+    course_builder = _builder(document, "builder", "auto", errors)
     exercises = _parse_unique(
-        document["exercises"], "exercises", lambda raw, where: _parse_exercise(raw, where, errors), errors,
+        document["exercises"], "exercises", lambda raw, where: _parse_exercise(raw, where, errors, course_builder), errors,
         "give every exercise its own id",
     )
     if errors:
@@ -88,11 +90,20 @@ def _require_text(raw: dict, key: str, where: str, errors: list[str], example: s
     return value
 
 
-def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | None:
+def _builder(raw: dict, where: str, default: str, errors: list[str]) -> str:
+    """The `builder:` of a mapping (the course's, or an exercise's), validated."""
+    value = raw.get("builder", default)
+    if value not in BUILDERS:
+        errors.append(f"{where}: `{value}` is not a builder; write one of {', '.join(BUILDERS)}")
+        return default
+    return value
+
+
+def _parse_exercise(raw: Any, where: str, errors: list[str], course_builder: str = "auto") -> ExerciseSpec | None:
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, title, folder and checks")
         return None
-    known = {"id", "title", "folder", "port", "checks", "plant"}
+    known = {"id", "title", "folder", "port", "checks", "plant", "builder"}
     titles = {}
     for key in sorted(set(raw) - known, key=str):
         match = TRANSLATED_KEY.match(str(key))
@@ -125,7 +136,8 @@ def _parse_exercise(raw: Any, where: str, errors: list[str]) -> ExerciseSpec | N
         if relative.startswith("/") or ".." in relative.split("/"):
             errors.append(f"{where}.plant.{relative}: must be a path inside the submission folder")
     return ExerciseSpec(
-        id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant, titles=titles
+        id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant, titles=titles,
+        builder=_builder(raw, f"{where}.builder", course_builder, errors),
     )
 
 

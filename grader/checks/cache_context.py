@@ -163,7 +163,7 @@ def rebuild_uses_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         if before is None or after is None:
             return Outcome.fail(t("rebuild_uses_cache.no_install", requirements=requirements, **times))
         step = _quote(install) if install else (before.get("CreatedBy") or "pip install")[-70:]
-        if before.get("Id") == after.get("Id") and before.get("Id") not in (None, "", "<missing>"):
+        if _install_from_cache(rebuilt, install, before, after):
             return Outcome.ok(t("rebuild_uses_cache.ok", step=step, **times), install_where)
         culprit = first_code_copy(stage, app_file)
         if culprit is not None and install is not None and culprit.line < install.line:
@@ -175,6 +175,18 @@ def rebuild_uses_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     finally:
         if rebuilt.image_id != ctx.build.image_id:  # a rebuild wholly from cache IS the graded image
             discard_image(ctx, rebuilt.image_id)
+
+
+def _install_from_cache(rebuilt, install, before: dict, after: dict) -> bool:
+    """True when the rebuild took the pip install step from the cache.
+
+    Both builders say which steps came from the cache (BuildKit keeps no history ids, so this is
+    the one fact that works for both); when the builder named no cached step at all, the pip
+    step's history id is compared.
+    """
+    if install is not None and rebuilt.cached_lines:
+        return install.line in rebuilt.cached_lines
+    return before.get("Id") == after.get("Id") and before.get("Id") not in (None, "", "<missing>")
 
 
 def dockerignore_entry(path: str) -> str:

@@ -142,7 +142,7 @@ class FakeSession:
 
     instances: list["FakeSession"] = []
 
-    def __init__(self, client, exercise_id, build_ok=True):
+    def __init__(self, client, exercise_id, build_ok=True, builder="classic"):
         self.exercise_id = exercise_id
         self.build_ok = build_ok
         self.calls: list[str] = []
@@ -293,7 +293,7 @@ def test_grade_gives_the_reference_solution_full_marks(exercise, fake_session):
 
 def test_grade_failed_build_blocks_later_checks(exercise, monkeypatch):
     FakeSession.instances.clear()
-    monkeypatch.setattr(grading, "Session", lambda client, exercise_id: FakeSession(client, exercise_id, build_ok=False))
+    monkeypatch.setattr(grading, "Session", lambda client, exercise_id, **options: FakeSession(client, exercise_id, build_ok=False, **options))
     report = grading.grade(exercise, SOLUTION, client=object())
     (session,) = FakeSession.instances
     assert session.closed and session.calls == ["build"]
