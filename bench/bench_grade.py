@@ -214,7 +214,7 @@ class Bench:
         stdout_parts: list[str] = []
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [PYTHON, "-m", "grader", self.exercise, "--path", str(folder)],
+            [PYTHON, "-m", "grader", self.exercise, "--path", str(folder), "--builder", self.args.builder],
             cwd=self.code, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
         )
         self.current = proc
@@ -285,6 +285,18 @@ class Bench:
 
     # -- B ------------------------------------------------------------------------------------
 
+    def _buildkit_build(self, folder: Path) -> None:
+        sys.path.insert(0, str(self.code))
+        from grader.buildkit import find_buildkit_cli
+
+        cli = find_buildkit_cli()
+        if cli is None:
+            raise BenchError("--builder buildkit: no docker CLI with BuildKit here")
+        completed = subprocess.run([*cli.command, "-q", "--label", LABEL, "-t", TAG, str(folder)], capture_output=True,
+                                   text=True, env=dict(os.environ, **dict(cli.environment)), timeout=600)
+        if completed.returncode != 0:
+            raise BenchError(f"the BuildKit build failed: {completed.stderr.strip()[-400:]}")
+
     def by_hand(self, folder: Path) -> dict:
         """docker build, run, poll until HTTP 200, rm -f, rmi --no-prune; wall time and its phases."""
         phases: dict[str, float] = {}
@@ -296,7 +308,10 @@ class Bench:
             phases[name] = now - mark
             mark = now
 
-        docker("build", "-q", "--label", LABEL, "-t", TAG, str(folder), env=self.classic_env)
+        if self.args.builder == "buildkit":  # the learner's BuildKit build, with the CLI the grader would use
+            self._buildkit_build(folder)
+        else:
+            docker("build", "-q", "--label", LABEL, "-t", TAG, str(folder), env=self.classic_env)
         lap("build")
         container = docker("run", "-d", "-p", f"127.0.0.1::{self.port}", "--label", LABEL, TAG).stdout.strip()
         try:
@@ -478,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercise", default="exercise-01")
     parser.add_argument("--path", default="solutions/exercise-01", help="folder to grade (must get full marks)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every sample and figure as JSON")
+    parser.add_argument("--builder", choices=("classic", "buildkit"), default="classic",
+                        help="the builder of both sides: the grader's --builder, and the CLI build of the bare side")
     parser.add_argument(
         "--no-grader-clean", action="store_true",
         help="skip the final `python -m grader clean`: it removes EVERY grader-labelled container and image on the "

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from grader.context import BuildResult
-from grader.dockerfile import Dockerfile, Instruction
+from grader.dockerfile import Dockerfile, Instruction, image_of
 from grader.i18n import t
 
 if TYPE_CHECKING:  # the session imports this module: only for type hints
@@ -256,6 +256,17 @@ def _stage_index(dockerfile: Dockerfile, stage: str | None) -> int | None:
     return int(unnamed.group(1)) if unnamed else None
 
 
+def failing_base(dockerfile: Dockerfile | None, error: str) -> Instruction | None:
+    """The FROM whose image an error names (BuildKit fails a missing base before any step)."""
+    if dockerfile is None:
+        return None
+    for instruction in dockerfile.find("FROM"):
+        repository = image_of(instruction.value).rsplit(":", 1)[0].split("@")[0]
+        if repository and repository.rsplit("/", 1)[-1] in error:
+            return instruction
+    return None
+
+
 def _step_number(dockerfile: Dockerfile | None, instruction: Instruction | None) -> int | None:
     """The classic builder's "Step N" for an instruction: its place among the Dockerfile's commands."""
     if dockerfile is None or instruction is None:
@@ -283,7 +294,9 @@ def build(
     buildargs: dict[str, str] | None,
 ) -> BuildResult:
     """Build FOLDER with BuildKit through the docker CLI, within `timeout` seconds; nothing is left on a stop."""
-    from grader.session import MAX_STEP_WRITE_BYTES, ContextTooLarge, EngineDiskFull, checked_context_files, explain_build_error
+    from grader.session import (
+        MAX_STEP_WRITE_BYTES, ContextTooLarge, EngineDiskFull, _parse_error_instruction, checked_context_files, explain_build_error,
+    )
 
     cli = find_buildkit_cli()
     if cli is None:
@@ -366,8 +379,7 @@ def build(
         step = _step_number(dockerfile, instruction)
         total = len(dockerfile.commands()) if dockerfile else 0
         if instruction is None:
-            from grader.session import _parse_error_instruction
-            instruction = _parse_error_instruction(raw, dockerfile)
+            instruction = _parse_error_instruction(raw, dockerfile) or failing_base(dockerfile, raw)
         return BuildResult(ok=False, duration=duration, raw_error=raw, step=step, instruction=instruction,
                            error=explain_build_error(raw, instruction, dockerfile, step, total), **facts)
     return BuildResult(ok=True, image_id=image_id, duration=duration, **facts)
@@ -378,6 +390,7 @@ class CliProcess:
 
     def __init__(self, command: list[str], environment: dict[str, str]):
         self._lines: "queue.Queue[str | None]" = queue.Queue()
+        self._ended = False  # every line read, the CLI exited
         self._process = subprocess.Popen(
             command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C at the terminal reaches the grader, which then cancels on purpose
@@ -404,11 +417,12 @@ class CliProcess:
         if line is None:
             self._lines.put(None)  # stays ended for later calls
             self._process.wait()
+            self._ended = True
         return line
 
     def finished(self) -> bool:
-        """True once the CLI has exited and its output is read."""
-        return self._process.poll() is not None and self._lines.qsize() <= 1
+        """True once the CLI has exited and all of its output is read (its last lines say why it failed)."""
+        return self._ended
 
     def cancel(self) -> None:
         """Stop the build: SIGINT makes the CLI cancel it on the engine; SIGKILL if it does not end."""

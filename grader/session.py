@@ -891,6 +891,8 @@ def explain_build_error(
     lowered = error_text.lower()
     if "requires buildkit" in lowered or "--mount" in lowered:
         return t("build_error.buildkit", where=where or t("build_error.a_run"))
+    if "more than one source file" in lowered:  # the classic builder's rule; BuildKit lets `COPY a b .` through
+        return t("build_error.copy_many_sources", where=where or t("build_error.a_copy"))
     parse_error = re.search(r"parse error (?:on )?line (\d+): (.*)", error_text, re.I)
     if parse_error:
         line, problem = parse_error.group(1), parse_error.group(2)
@@ -917,7 +919,7 @@ def explain_build_error(
         else:
             image = t("build_error.the_from_image")
         return t("build_error.base_image", image=image, error=error_text.strip()[:120])
-    missing_source = re.search(r'failed to compute cache key: (?:failed to calculate checksum of ref \S+ )?"/?([^"]+)" not found', error_text)
+    missing_source = re.search(r'(?:failed to compute cache key: )?(?:failed to calculate checksum of ref \S+ )?"/?([^"]+)" not found', error_text)
     if missing_source:  # BuildKit's words for a COPY source that is not in the context
         return t("build_error.copy_missing", where=where or t("build_error.a_copy"), name=missing_source.group(1))
     copy_missing = re.search(r"(?:COPY|ADD) failed: (?:file not found|forbidden path|stat [^:]*).*?(?:stat )?([^\s:]+): (?:file does not exist|no such file)", error_text, re.I)

@@ -110,6 +110,16 @@ def _env_disables_pip_cache(ctx: Context, before_line: int) -> bool:
     return False
 
 
+def _cache_mounted(command: str) -> bool:
+    """True when a BuildKit cache mount holds pip's cache: it stays outside the image, as with --no-cache-dir."""
+    for option in re.findall(r"--mount=(\S+)", command):
+        fields = dict(part.split("=", 1) for part in option.split(",") if "=" in part)
+        target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+        if fields.get("type") == "cache" and target.rstrip("/").endswith(".cache/pip"):
+            return True
+    return False
+
+
 @register("pip_no_cache", needs="dockerfile")
 def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """Every `pip install` runs with --no-cache-dir, so pip's download cache stays out of the image."""
@@ -117,7 +127,7 @@ def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if not installs:
         return Outcome.fail(t("pip_no_cache.no_install"))
     for instruction in installs:
-        if "--no-cache-dir" not in instruction.value and not _env_disables_pip_cache(ctx, instruction.line):
+        if not ("--no-cache-dir" in instruction.value or _env_disables_pip_cache(ctx, instruction.line) or _cache_mounted(instruction.value)):
             return Outcome.fail(t("pip_no_cache.keeps_cache", command=instruction.value[:80]), instruction.location)
     requirement = params.get("requirements_file")
     if requirement and not any(reads_requirements(ins.value, requirement) for ins in installs):

@@ -165,3 +165,9 @@ def test_describe_exit_137_without_oom():
 def test_describe_exit_includes_engine_error():
     text = describe_exit({"ExitCode": 127, "Error": 'exec: "pyhton": executable file not found in $PATH'}, "")
     assert "exited with code 127" in text and "pyhton" in text
+
+
+def test_several_copy_sources_without_a_slash_name_both_ways_out():
+    dockerfile = parse_text("FROM python:3.11-slim\nCOPY a b .\n")
+    text = explain("When using COPY with more than one source file, the destination must be a directory and end with a /", step=2, dockerfile=dockerfile)
+    assert "`/`" in text and "--builder buildkit" in text and "(Dockerfile:2)" in text

@@ -276,6 +276,7 @@ def test_workdir_inherited_from_build_stage(make_ctx, run_kind):
         ["ENV PIP_NO_CACHE_DIR=true", "RUN python -m pip install -r requirements.txt"],
         ["RUN pip install \\", "    --no-cache-dir \\", "    -r requirements.txt"],
         ["RUN pip install --no-cache-dir --requirement requirements.txt"],
+        ["RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt"],  # BuildKit: cache outside the image
     ],
 )
 def test_pip_no_cache_passes(lines, make_ctx, run_kind):
@@ -296,6 +297,7 @@ def test_pip_no_cache_passes(lines, make_ctx, run_kind):
         (["RUN pip install -r requirements.txt", "ENV PIP_NO_CACHE_DIR=1"], 4),  # ENV after pip does not count
         (["ENV PIP_NO_CACHE_DIR=0", "RUN pip install -r requirements.txt"], 5),
         (["RUN pip install --no-cache-dir -r requirements.txt", "RUN pip install gunicorn"], 5),
+        (["RUN --mount=type=cache,target=/tmp/other pip install -r requirements.txt"], 4),  # not pip's cache
     ],
 )
 def test_pip_no_cache_fails_naming_the_run_line(lines, line, make_ctx, run_kind):
