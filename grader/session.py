@@ -25,6 +25,7 @@ import requests
 
 from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
+from grader.engine_facts import open_client
 from grader.i18n import t
 
 # Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:
@@ -119,9 +120,9 @@ def connect(timeout: float = 120.0, runs_containers: bool = True) -> docker.Dock
     if problem:
         raise EngineUnavailable(problem)
     try:
-        # version="auto" asks the engine for its API version: that request is the check (a ping
-        # on top would be a second round trip for nothing).
-        return docker.from_env(version="auto", timeout=timeout)
+        # One request, /version, is the check (a ping on top would be a second round trip for
+        # nothing); its answer is kept for the engine facts each grading records.
+        return open_client(timeout=timeout)
     except Exception as error:  # the SDK raises several unrelated types for "nothing there"
         raise EngineUnavailable(t("engine.none", address=engine_address(), error=type(error).__name__)) from None
 

@@ -1,0 +1,321 @@
+"""What engine the grader talks to, learned from the one connection it makes anyway.
+
+`open_client` connects with a single round trip: the `/version` request that tells the SDK the
+API version is the check that an engine answers, and its answer is kept on the client. From it
+`learn` reads, at no further cost, the product (Docker, Docker Desktop, Podman), its versions,
+API, OS/arch and where the engine is. `probe` adds what costs more and only `python -m grader
+doctor` needs: `/info` (image store, disk), the builders the machine has, the Composes, the docker
+CLIs, the active `docker context`. CLI answers are cached per process. Facts only: grader/doctor.py
+says what they mean to a learner.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import urllib.parse
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+import docker
+import docker.constants
+
+VERSION_ATTRIBUTE = "labkit_version"  # the kept /version answer, on the DockerClient
+CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
+CLI_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class ComposeFact:
+    """One Compose this machine has: how it is typed, `v1` or `v2`, its version number."""
+
+    command: str
+    flavour: str
+    version: str
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """The engine and the machine around it; the fields after `local` are filled by `probe` only."""
+
+    product: str  # Docker, Docker Desktop, Podman
+    version: str  # the server's version
+    api_version: str
+    os_arch: str  # linux/amd64
+    endpoint: str  # where the SDK reaches it: unix:///var/run/docker.sock, tcp://..., ssh://...
+    local: bool  # a unix socket (or npipe) on this machine: its published ports are this machine's
+    context: str = ""  # the active `docker context` the SDK followed ("" when DOCKER_HOST decided)
+    probed: bool = False
+    image_store: str = ""  # "containerd snapshotter", or the graphdriver (overlay2, overlay, ...)
+    root_dir: str = ""  # the engine's data folder (DockerRootDir)
+    disk_free_bytes: int | None = None  # free space under root_dir, when it is on this machine
+    builders: tuple[str, ...] = ()  # "classic" or "buildah" through the API; "buildx", "cli-buildkit" through a CLI
+    buildkit_cli: str = ""  # the docker CLI that builds with BuildKit ("" when none)
+    clis: tuple[tuple[str, str], ...] = ()  # (path, client version) of every docker CLI on PATH
+    composes: tuple[ComposeFact, ...] = ()
+    compose_used: ComposeFact | None = None  # what the grader picks (LABKIT_COMPOSE), None when none answers
+    compose_problem: str = ""  # why none was picked
+    image_format: str = ""  # Podman: docker or oci as its service builds ("" when not known)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_podman(self) -> bool:
+        """Podman's Docker-compatible API service."""
+        return self.product == "Podman"
+
+    def provenance(self) -> dict[str, str]:
+        """The few facts a grading records: product, versions, OS/arch."""
+        return {"engine": self.product, "engine_version": self.version, "api": self.api_version, "os_arch": self.os_arch}
+
+
+def open_client(timeout: float = 120.0, environment: dict[str, str] | None = None, use_ssh_client: bool = False) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST (or the active docker context) names, checked by one `/version` request.
+
+    `version="auto"` would ask the same question and throw the answer away; here it is asked
+    once and kept (VERSION_ATTRIBUTE) for `learn`. Raises what the SDK raises when nothing answers.
+    """
+    # An explicit API version makes the SDK send nothing while it sets up; the /version below
+    # is then the only request, and its ApiVersion replaces the placeholder before any other.
+    client = docker.from_env(
+        version=docker.constants.DEFAULT_DOCKER_API_VERSION, timeout=timeout, environment=environment, use_ssh_client=use_ssh_client
+    )
+    try:
+        answer = client.api.version(api_version=False)
+        client.api._version = str(answer["ApiVersion"])
+    except BaseException:
+        client.close()
+        raise
+    setattr(client, VERSION_ATTRIBUTE, answer)
+    return client
+
+
+def version_answer(client: Any) -> dict[str, Any]:
+    """The engine's /version: the one kept from the connection, else asked now (and kept)."""
+    answer = getattr(client, VERSION_ATTRIBUTE, None)
+    if not isinstance(answer, dict):
+        answer = client.version()
+        try:
+            setattr(client, VERSION_ATTRIBUTE, answer)
+        except AttributeError:
+            pass
+    return answer
+
+
+def product_of(version: dict[str, Any], info: dict[str, Any] | None = None) -> str:
+    """Docker, Docker Desktop or Podman, from /version (and /info's OperatingSystem when there)."""
+    components = [str(c.get("Name", "")) for c in version.get("Components") or [] if isinstance(c, dict)]
+    if any(name.startswith("Podman") for name in components):
+        return "Podman"
+    platform = str((version.get("Platform") or {}).get("Name", ""))
+    if "Docker Desktop" in platform or "Docker Desktop" in str((info or {}).get("OperatingSystem", "")):
+        return "Docker Desktop"
+    return "Docker"
+
+
+def endpoint_of(client: Any) -> str:
+    """Where the client reaches the engine, as DOCKER_HOST would say it."""
+    api = getattr(client, "api", None)
+    socket_path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
+    if isinstance(socket_path, str) and socket_path:
+        return "unix://" + socket_path
+    base = str(getattr(api, "base_url", ""))
+    if base.startswith(("http://", "https://")):
+        return "tcp://" + base.split("://", 1)[1]
+    if base.startswith("http+docker://ssh"):
+        return "ssh://" + str(getattr(getattr(api, "_custom_adapter", None), "ssh_host", "") or "?")
+    if "npipe" in base:
+        return "npipe://" + str(getattr(getattr(api, "_custom_adapter", None), "npipe_path", "") or "")
+    return base
+
+
+def is_local(endpoint: str) -> bool:
+    """A unix socket, a Windows named pipe, or tcp to this machine's loopback."""
+    parsed = urllib.parse.urlparse(endpoint)
+    if parsed.scheme in ("unix", "npipe", "fd", ""):
+        return True
+    return parsed.scheme == "tcp" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def active_context(environment: dict[str, str] | None = None) -> str:
+    """The docker context the SDK follows ("" when DOCKER_HOST is set, which wins over any context)."""
+    environment = os.environ if environment is None else environment
+    if environment.get("DOCKER_HOST"):
+        return ""
+    try:
+        from docker.context import ContextAPI
+
+        context = ContextAPI.get_current_context()
+        return str(context.name) if context is not None else ""
+    except Exception:  # a broken ~/.docker/config.json: the SDK falls back to the default socket
+        return "default"
+
+
+def learn(client: Any) -> EngineFacts:
+    """The engine's facts from the /version answer the connection kept: no round trip of its own."""
+    version = version_answer(client)
+    endpoint = endpoint_of(client)
+    return EngineFacts(
+        product=product_of(version),
+        version=str(version.get("Version", "")),
+        api_version=str(version.get("ApiVersion", "")),
+        os_arch=f"{version.get('Os', '')}/{version.get('Arch', '')}",
+        endpoint=endpoint,
+        local=is_local(endpoint),
+        context=active_context(),
+    )
+
+
+def image_store(info: dict[str, Any]) -> str:
+    """`containerd snapshotter` when the engine keeps images in containerd, else its graphdriver."""
+    for pair in info.get("DriverStatus") or []:
+        if isinstance(pair, (list, tuple)) and len(pair) == 2 and pair[0] == "driver-type" and CONTAINERD_SNAPSHOTTER in str(pair[1]):
+            return "containerd snapshotter"
+    return str(info.get("Driver", ""))
+
+
+def disk_free(root_dir: str, local: bool) -> int | None:
+    """Free bytes where the engine keeps its data, when that folder is on this machine."""
+    if not local or not root_dir or not os.path.isdir(root_dir):
+        return None
+    try:
+        return shutil.disk_usage(root_dir).free
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=None)
+def _run(command: tuple[str, ...], environment: tuple[tuple[str, str], ...] = ()) -> tuple[int, str]:
+    """(exit code, stdout + stderr) of a short CLI probe; cached per process. -1 when it cannot start."""
+    try:
+        done = subprocess.run(
+            list(command), capture_output=True, text=True, timeout=CLI_SECONDS, stdin=subprocess.DEVNULL,
+            env={**os.environ, **dict(environment)},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return -1, ""
+    return done.returncode, (done.stdout or "") + (done.stderr or "")
+
+
+def docker_clis() -> tuple[tuple[str, str], ...]:
+    """Every docker CLI on PATH (first one first), with its client version."""
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        path = os.path.join(folder or ".", "docker")
+        real = os.path.realpath(path)
+        if real in seen or not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            continue
+        seen.add(real)
+        # `version` also asks the engine; --format keeps the client's line even when none answers.
+        _, out = _run((path, "version", "--format", "{{.Client.Version}}"))
+        found.append((path, out.strip().splitlines()[0] if out.strip() else ""))
+    return tuple(found)
+
+
+def builds_with_buildkit(cli: str) -> bool:
+    """True when this docker CLI drives BuildKit by itself (`DOCKER_BUILDKIT=1 docker build`).
+
+    CLIs before 23 have BuildKit built in, and then `build --help` lists `--progress`; a newer CLI
+    without buildx answers "BuildKit is enabled but the buildx component is missing" instead.
+    """
+    code, out = _run((cli, "build", "--help"), (("DOCKER_BUILDKIT", "1"),))
+    return code == 0 and "--progress" in out
+
+
+def has_buildx(cli: str) -> bool:
+    """True when `docker buildx version` answers through this CLI."""
+    code, out = _run((cli, "buildx", "version"))
+    return code == 0 and "buildx" in out.lower()
+
+
+def builders(product: str, clis: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], str]:
+    """(the builders this machine has, the CLI that builds with BuildKit or "")."""
+    found = ["buildah" if product == "Podman" else "classic"]  # the API's /build
+    if product == "Podman":
+        return tuple(found), ""  # Podman's API speaks no BuildKit; its /build is buildah
+    for path, _ in clis:
+        if has_buildx(path):
+            return (*found, "buildx"), path
+    for path, _ in clis:
+        if builds_with_buildkit(path):
+            return (*found, "cli-buildkit"), path
+    return tuple(found), ""
+
+
+def composes() -> tuple[tuple[ComposeFact, ...], ComposeFact | None, str]:
+    """(every Compose that answers, the one the grader uses as LABKIT_COMPOSE says, why none when none)."""
+    from grader import compose  # Compose's own module knows the candidates and how to ask them
+
+    answering = []
+    for command in [compose.PLUGIN, *compose.standalone_commands()]:
+        binary = compose.answering(command)
+        if binary is not None:
+            answering.append(ComposeFact(binary.name, binary.flavour, binary.number))
+    try:
+        chosen = compose.find_compose()
+    except compose.ComposeUnavailable as error:
+        return tuple(answering), None, str(error)
+    return tuple(answering), ComposeFact(chosen.name, chosen.flavour, chosen.number), ""
+
+
+def podman_image_format() -> str:
+    """`docker` or `oci`: what a local Podman service builds, from BUILDAH_FORMAT or containers.conf ("" unknown).
+
+    Podman 4 builds OCI images unless told otherwise, and OCI images have no HEALTHCHECK.
+    """
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else ():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                words = handle.read().split(b"\0")
+            if not (words and os.path.basename(words[0]) == b"podman" and b"service" in words):
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                environ = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+        except OSError:
+            continue
+        if environ.get(b"BUILDAH_FORMAT"):
+            return environ[b"BUILDAH_FORMAT"].decode().lower()
+        break
+    files = ["/usr/share/containers/containers.conf", "/etc/containers/containers.conf",
+             os.path.expanduser("~/.config/containers/containers.conf")]
+    chosen = ""
+    for path in files:  # later files override earlier ones, as Podman reads them
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        found = re.search(r'^\s*image_default_format\s*=\s*"(\w+)"', text, re.MULTILINE)
+        if found:
+            chosen = found.group(1).lower()
+    return chosen or "oci"
+
+
+def probe(client: Any, engine: EngineFacts | None = None) -> EngineFacts:
+    """Everything `learn` knows, plus /info, builders, Composes, docker CLIs (one /info request, CLI probes)."""
+    engine = engine or learn(client)
+    info = client.info()
+    clis = docker_clis()
+    product = product_of(version_answer(client), info)
+    found_builders, buildkit_cli = builders(product, clis)
+    every, used, problem = composes()
+    root = str(info.get("DockerRootDir", ""))
+    return replace(
+        engine,
+        product=product,
+        probed=True,
+        image_store=image_store(info),
+        root_dir=root,
+        disk_free_bytes=disk_free(root, engine.local),
+        builders=found_builders,
+        buildkit_cli=buildkit_cli,
+        clis=clis,
+        composes=every,
+        compose_used=used,
+        compose_problem=problem,
+        image_format=(podman_image_format() if engine.local else "") if product == "Podman" else "",
+        warnings=tuple(str(w) for w in info.get("Warnings") or []),
+    )
