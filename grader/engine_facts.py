@@ -261,24 +261,34 @@ def composes() -> tuple[tuple[ComposeFact, ...], ComposeFact | None, str]:
     return tuple(answering), ComposeFact(chosen.name, chosen.flavour, chosen.number), ""
 
 
-def podman_image_format() -> str:
-    """`docker` or `oci`: what a local Podman service builds, from BUILDAH_FORMAT or containers.conf ("" unknown).
-
-    Podman 4 builds OCI images unless told otherwise, and OCI images have no HEALTHCHECK.
-    """
+def _podman_service_environment(endpoint: str) -> dict[bytes, bytes] | None:
+    """The environment of the local `podman system service` that serves ENDPOINT (None when not found or not readable)."""
+    socket_path = urllib.parse.urlparse(endpoint).path.encode()
     for pid in (p for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else ():
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                words = handle.read().split(b"\0")
+                words = [word for word in handle.read().split(b"\0") if word]
             if not (words and os.path.basename(words[0]) == b"podman" and b"service" in words):
                 continue
+            addresses = [word for word in words if b"://" in word]
+            # Its own address on the command line, or none at all (systemd's socket activation, the default socket).
+            if addresses and not any(word.endswith(socket_path) for word in addresses):
+                continue
             with open(f"/proc/{pid}/environ", "rb") as handle:
-                environ = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+                return dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
         except OSError:
             continue
-        if environ.get(b"BUILDAH_FORMAT"):
-            return environ[b"BUILDAH_FORMAT"].decode().lower()
-        break
+    return None
+
+
+def podman_image_format(endpoint: str) -> str:
+    """`docker` or `oci`: what the local Podman service at ENDPOINT builds, from its BUILDAH_FORMAT or containers.conf.
+
+    Podman 4 builds OCI images unless told otherwise, and OCI images have no HEALTHCHECK.
+    """
+    environment = _podman_service_environment(endpoint) or {}
+    if environment.get(b"BUILDAH_FORMAT"):
+        return environment[b"BUILDAH_FORMAT"].decode().lower()
     files = ["/usr/share/containers/containers.conf", "/etc/containers/containers.conf",
              os.path.expanduser("~/.config/containers/containers.conf")]
     chosen = ""
@@ -316,6 +326,17 @@ def probe(client: Any, engine: EngineFacts | None = None) -> EngineFacts:
         composes=every,
         compose_used=used,
         compose_problem=problem,
-        image_format=(podman_image_format() if engine.local else "") if product == "Podman" else "",
+        image_format=(podman_image_format(engine.endpoint) if engine.local else "") if product == "Podman" else "",
         warnings=tuple(str(w) for w in info.get("Warnings") or []),
     )
+
+
+def image_labels(client: Any, name: str) -> dict[str, str] | None:
+    """The labels of image NAME on the engine ({} when it has none); None when the engine does not have it."""
+    import docker.errors
+
+    try:
+        attrs = client.api.inspect_image(name)
+    except docker.errors.NotFound:
+        return None
+    return {str(k): str(v) for k, v in ((attrs.get("Config") or {}).get("Labels") or {}).items()}
