@@ -26,6 +26,11 @@ import docker.constants
 VERSION_ATTRIBUTE = "labkit_version"  # the kept /version answer, on the DockerClient
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 CLI_SECONDS = 20.0
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+CONTAINERS_CONF = (  # where Podman reads image_default_format, later ones winning
+    "/usr/share/containers/containers.conf", "/etc/containers/containers.conf",
+    os.path.expanduser("~/.config/containers/containers.conf"),
+)
 
 
 @dataclass(frozen=True)
@@ -139,18 +144,17 @@ def is_local(endpoint: str) -> bool:
     return parsed.scheme == "tcp" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
 
 
-def active_context(environment: dict[str, str] | None = None) -> str:
-    """The docker context the SDK follows ("" when DOCKER_HOST is set, which wins over any context)."""
-    environment = os.environ if environment is None else environment
-    if environment.get("DOCKER_HOST"):
-        return ""
+def configured_endpoint() -> tuple[str, str]:
+    """(the docker context the SDK follows, its endpoint), read without connecting; context "" when DOCKER_HOST wins."""
+    if os.environ.get("DOCKER_HOST"):
+        return "", os.environ["DOCKER_HOST"]
     try:
         from docker.context import ContextAPI
 
         context = ContextAPI.get_current_context()
-        return str(context.name) if context is not None else ""
+        return str(context.name), str(context.Host or DEFAULT_ENDPOINT)
     except Exception:  # a broken ~/.docker/config.json: the SDK falls back to the default socket
-        return "default"
+        return "default", DEFAULT_ENDPOINT
 
 
 def learn(client: Any) -> EngineFacts:
@@ -164,7 +168,7 @@ def learn(client: Any) -> EngineFacts:
         os_arch=f"{version.get('Os', '')}/{version.get('Arch', '')}",
         endpoint=endpoint,
         local=is_local(endpoint),
-        context=active_context(),
+        context=configured_endpoint()[0],
     )
 
 
@@ -289,10 +293,8 @@ def podman_image_format(endpoint: str) -> str:
     environment = _podman_service_environment(endpoint) or {}
     if environment.get(b"BUILDAH_FORMAT"):
         return environment[b"BUILDAH_FORMAT"].decode().lower()
-    files = ["/usr/share/containers/containers.conf", "/etc/containers/containers.conf",
-             os.path.expanduser("~/.config/containers/containers.conf")]
     chosen = ""
-    for path in files:  # later files override earlier ones, as Podman reads them
+    for path in CONTAINERS_CONF:  # later files override earlier ones, as Podman reads them
         try:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()

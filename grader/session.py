@@ -25,7 +25,7 @@ import requests
 
 from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
-from grader.engine_facts import open_client
+from grader.engine_facts import configured_endpoint, open_client
 from grader.i18n import t
 
 # Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:
@@ -92,8 +92,11 @@ def signals_held() -> Iterator[None]:
 
 
 def engine_address() -> str:
-    """Where the SDK looks for the engine, for messages."""
-    return os.environ.get("DOCKER_HOST") or t("engine.default_address")
+    """Where the SDK looks for the engine (DOCKER_HOST, else the active docker context), for messages."""
+    context, endpoint = configured_endpoint()
+    if not context:
+        return endpoint
+    return t("engine.context_address", endpoint=endpoint, context=context) if context != "default" else t("engine.default_address")
 
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
