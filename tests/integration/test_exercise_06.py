@@ -93,6 +93,11 @@ def test_solution_gets_full_marks(exercise06, repo, engine, each_compose):
     assert failed == {}
     assert report.score == report.max_score == 100
     assert report.facts["compose"] == each_compose.describe()
+    version = engine.version()
+    assert report.provenance == {
+        "engine": "Podman" if "Podman" in str(version.get("Components")) else "Docker", "engine_version": version["Version"],
+        "api": version["ApiVersion"], "os_arch": f"{version['Os']}/{version['Arch']}", "compose": each_compose.describe(),
+    }  # no builder: the stack's images are Compose's to build
     assert 0 < report.facts["stack_seconds"] < 60
     assert "8 rows" in _message(report, "client-output")
 

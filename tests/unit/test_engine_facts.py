@@ -229,3 +229,14 @@ def test_podman_format_follows_containers_conf(monkeypatch, tmp_path):
     assert engine_facts.podman_image_format("unix:///run/podman/podman.sock") == "oci"  # Podman's own default
     monkeypatch.setattr(engine_facts, "_podman_service_environment", lambda endpoint: {b"BUILDAH_FORMAT": b"docker"})
     assert engine_facts.podman_image_format("unix:///run/podman/podman.sock") == "docker"
+
+
+def test_provenance_survives_the_gradebook_and_reaches_gradescope():
+    from grader.gradebook import report_from_dict, report_to_dict
+    from grader.model import ExerciseSpec, Report
+    from grader.report import gradescope
+
+    provenance = {"engine": "Podman", "engine_version": "4.3.1", "api": "1.41", "os_arch": "linux/amd64", "builder": "buildah"}
+    report = Report(ExerciseSpec(id="exercise-01", title="t", folder="f", port=5001, checks=()), Path("x"), provenance=provenance)
+    assert report_from_dict(json.loads(json.dumps(report_to_dict(report)))).provenance == provenance
+    assert gradescope(report)["extra_data"]["provenance"] == provenance
