@@ -152,7 +152,7 @@ fi
 # The docker CLI finds plugins in $DOCKER_CONFIG/cli-plugins (the 28.x CLI first on PATH and Debian's 20.10
 # alike); copying it there makes `docker compose` answer without touching the system's folders.
 step "compose v2 plugin"
-PLUGIN_DIR=${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins
+PLUGIN_DIR=${DOCKER_CONFIG:-${HOME:-~}/.docker}/cli-plugins  # ~: the passwd home when HOME is unset, as the docker CLI does
 if [[ -x $VENV/bin/docker-compose ]]; then
     if cmp -s "$VENV/bin/docker-compose" "$PLUGIN_DIR/docker-compose"; then
         say "$PLUGIN_DIR/docker-compose is the venv's: nothing to do"
