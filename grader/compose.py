@@ -36,7 +36,7 @@ import docker
 import docker.errors
 import yaml
 
-from grader.engine_facts import endpoint_of
+from grader.engine_connect import endpoint_of
 from grader.i18n import t
 from grader.session import EXERCISE_LABEL, SESSION_LABEL, signals_held
 

@@ -1,9 +1,8 @@
-"""What engine the grader talks to, learned from the one connection it makes anyway.
+"""What engine the grader talks to, and the machine around it, for `python -m grader doctor`.
 
-`open_client` connects with a single round trip: the `/version` request that tells the SDK the
-API version is the check that an engine answers, and its answer is kept on the client. From it
-`learn` reads, at no further cost, the product (Docker, Docker Desktop, Podman), its versions,
-API, OS/arch and where the engine is. `probe` adds what costs more and only `python -m grader
+From the `/version` answer the connection kept (grader/engine_connect.py), `learn` reads at no
+further cost the product (Docker, Docker Desktop, Podman), its versions, API, OS/arch and where
+the engine is. `probe` adds what costs more and only `python -m grader
 doctor` needs: `/info` (image store, disk), the builders the machine has, the Composes, the docker
 CLIs, the active `docker context`. CLI answers are cached per process. Facts only: grader/doctor.py
 says what they mean to a learner.
@@ -20,13 +19,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-import docker
-import docker.constants
+from grader.engine_connect import configured_endpoint, endpoint_of, is_local, product_of, version_answer
 
-VERSION_ATTRIBUTE = "labkit_version"  # the kept /version answer, on the DockerClient
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 CLI_SECONDS = 20.0
-DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 CONTAINERS_CONF = (  # where Podman reads image_default_format, later ones winning
     "/usr/share/containers/containers.conf", "/etc/containers/containers.conf",
     os.path.expanduser("~/.config/containers/containers.conf"),
@@ -70,91 +66,6 @@ class EngineFacts:
     def is_podman(self) -> bool:
         """Podman's Docker-compatible API service."""
         return self.product == "Podman"
-
-    def provenance(self) -> dict[str, str]:
-        """The few facts a grading records: product, versions, OS/arch."""
-        return {"engine": self.product, "engine_version": self.version, "api": self.api_version, "os_arch": self.os_arch}
-
-
-def open_client(timeout: float = 120.0, environment: dict[str, str] | None = None, use_ssh_client: bool = False) -> docker.DockerClient:
-    """A client for the engine DOCKER_HOST (or the active docker context) names, checked by one `/version` request.
-
-    `version="auto"` would ask the same question and throw the answer away; here it is asked
-    once and kept (VERSION_ATTRIBUTE) for `learn`. Raises what the SDK raises when nothing answers.
-    """
-    # An explicit API version makes the SDK send nothing while it sets up; the /version below
-    # is then the only request, and its ApiVersion replaces the placeholder before any other.
-    client = docker.from_env(
-        version=docker.constants.DEFAULT_DOCKER_API_VERSION, timeout=timeout, environment=environment, use_ssh_client=use_ssh_client
-    )
-    try:
-        answer = client.api.version(api_version=False)
-        client.api._version = str(answer["ApiVersion"])
-    except BaseException:
-        client.close()
-        raise
-    setattr(client, VERSION_ATTRIBUTE, answer)
-    return client
-
-
-def version_answer(client: Any) -> dict[str, Any]:
-    """The engine's /version: the one kept from the connection, else asked now (and kept)."""
-    answer = getattr(client, VERSION_ATTRIBUTE, None)
-    if not isinstance(answer, dict):
-        answer = client.version()
-        try:
-            setattr(client, VERSION_ATTRIBUTE, answer)
-        except AttributeError:
-            pass
-    return answer
-
-
-def product_of(version: dict[str, Any], info: dict[str, Any] | None = None) -> str:
-    """Docker, Docker Desktop or Podman, from /version (and /info's OperatingSystem when there)."""
-    components = [str(c.get("Name", "")) for c in version.get("Components") or [] if isinstance(c, dict)]
-    if any(name.startswith("Podman") for name in components):
-        return "Podman"
-    platform = str((version.get("Platform") or {}).get("Name", ""))
-    if "Docker Desktop" in platform or "Docker Desktop" in str((info or {}).get("OperatingSystem", "")):
-        return "Docker Desktop"
-    return "Docker"
-
-
-def endpoint_of(client: Any) -> str:
-    """Where the client reaches the engine, as DOCKER_HOST would say it."""
-    api = getattr(client, "api", None)
-    socket_path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
-    if isinstance(socket_path, str) and socket_path:
-        return "unix://" + socket_path
-    base = str(getattr(api, "base_url", ""))
-    if base.startswith(("http://", "https://")):
-        return "tcp://" + base.split("://", 1)[1]
-    if base.startswith("http+docker://ssh"):
-        return "ssh://" + str(getattr(getattr(api, "_custom_adapter", None), "ssh_host", "") or "?")
-    if "npipe" in base:
-        return "npipe://" + str(getattr(getattr(api, "_custom_adapter", None), "npipe_path", "") or "")
-    return base
-
-
-def is_local(endpoint: str) -> bool:
-    """A unix socket, a Windows named pipe, or tcp to this machine's loopback."""
-    parsed = urllib.parse.urlparse(endpoint)
-    if parsed.scheme in ("unix", "npipe", "fd", ""):
-        return True
-    return parsed.scheme == "tcp" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
-
-
-def configured_endpoint() -> tuple[str, str]:
-    """(the docker context the SDK follows, its endpoint), read without connecting; context "" when DOCKER_HOST wins."""
-    if os.environ.get("DOCKER_HOST"):
-        return "", os.environ["DOCKER_HOST"]
-    try:
-        from docker.context import ContextAPI
-
-        context = ContextAPI.get_current_context()
-        return str(context.name), str(context.Host or DEFAULT_ENDPOINT)
-    except Exception:  # a broken ~/.docker/config.json: the SDK falls back to the default socket
-        return "default", DEFAULT_ENDPOINT
 
 
 def learn(client: Any) -> EngineFacts:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import docker
 
-from grader.engine_facts import open_client
+from grader.engine_connect import open_client
 from grader.session import SESSION_LABEL, EngineUnavailable, remote_engine_problem, sweep
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"

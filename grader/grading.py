@@ -19,7 +19,7 @@ from grader.dockerfile import image_of
 from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context
-from grader.engine_facts import learn
+from grader.engine_connect import provenance as engine_provenance
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
 from grader.session import EngineUnavailable, RunLimits, Session, connect
 
@@ -146,14 +146,11 @@ def provenance(ctx: Context, client: Any) -> dict[str, str]:
     if client is None:
         return {}  # only static checks ran: no engine was asked
     try:
-        facts = learn(client)
+        recorded = engine_provenance(client, compose=str(ctx.facts.get("compose") or ""))
     except Exception:  # a client made elsewhere, asked now, and the engine gone: the grading stands without it
         return {}
-    recorded = facts.provenance()
     if ctx.build is not None:
-        recorded["builder"] = str(getattr(ctx.build, "builder", "") or ("buildah" if facts.is_podman else "classic"))
-    if ctx.facts.get("compose"):
-        recorded["compose"] = str(ctx.facts["compose"])
+        recorded["builder"] = str(getattr(ctx.build, "builder", "") or ("buildah" if recorded["engine"] == "Podman" else "classic"))
     return recorded
 
 

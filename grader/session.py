@@ -25,7 +25,7 @@ import requests
 
 from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
-from grader.engine_facts import configured_endpoint, open_client
+from grader.engine_connect import configured_endpoint, open_client
 from grader.i18n import t
 
 # Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader import compose
-from grader.engine_facts import endpoint_of
+from grader.engine_connect import endpoint_of
 
 
 def doctor(cwd: Path, **environment: str | None) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from grader import doctor, engine_facts
+from grader import doctor, engine_connect, engine_facts
 from grader.engine_facts import ComposeFact
 from grader.session import EngineUnavailable
 
@@ -68,21 +68,21 @@ def test_each_recorded_engine_is_known_for_what_it_is(name, product, version, ap
     assert (facts.product, facts.version, facts.api_version, facts.os_arch) == (product, version, api, "linux/amd64")
     assert facts.endpoint == "unix:///var/run/docker.sock" and facts.local
     assert engine_facts.image_store(recorded(name, "info")) == store
-    assert facts.provenance() == {"engine": product, "engine_version": version, "api": api, "os_arch": "linux/amd64"}
+    assert engine_connect.provenance(client) == {"engine": product, "engine_version": version, "api": api, "os_arch": "linux/amd64"}
 
 
 def test_learning_reuses_the_kept_version_answer():
     client = FakeClient("docker-20.10")
-    setattr(client, engine_facts.VERSION_ATTRIBUTE, recorded("podman-4.3", "version"))
+    setattr(client, engine_connect.VERSION_ATTRIBUTE, recorded("podman-4.3", "version"))
     assert engine_facts.learn(client).product == "Podman"
     assert client.requests == []  # no round trip of its own
 
 
 def test_docker_desktop_is_told_apart_by_its_platform_or_os():
     version = dict(recorded("docker-28-containerd", "version"), Platform={"Name": "Docker Desktop 4.42.0 (195023)"})
-    assert engine_facts.product_of(version) == "Docker Desktop"
-    assert engine_facts.product_of(recorded("docker-28-containerd", "version"), {"OperatingSystem": "Docker Desktop"}) == "Docker Desktop"
-    assert engine_facts.product_of(recorded("docker-28-containerd", "version"), {"OperatingSystem": "Ubuntu"}) == "Docker"
+    assert engine_connect.product_of(version) == "Docker Desktop"
+    assert engine_connect.product_of(recorded("docker-28-containerd", "version"), {"OperatingSystem": "Docker Desktop"}) == "Docker Desktop"
+    assert engine_connect.product_of(recorded("docker-28-containerd", "version"), {"OperatingSystem": "Ubuntu"}) == "Docker"
 
 
 @pytest.mark.parametrize("endpoint, local", [
@@ -90,7 +90,7 @@ def test_docker_desktop_is_told_apart_by_its_platform_or_os():
     ("tcp://10.0.0.5:2376", False), ("ssh://me@far", False),
 ])
 def test_local_or_remote(endpoint, local):
-    assert engine_facts.is_local(endpoint) is local
+    assert engine_connect.is_local(endpoint) is local
 
 
 class _Recorder(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -125,7 +125,7 @@ def fake_engine(tmp_path):
 
 def test_open_client_connects_with_one_request_and_keeps_its_answer(fake_engine):
     url, seen = fake_engine
-    client = engine_facts.open_client(timeout=5, environment={**os.environ, "DOCKER_HOST": url})
+    client = engine_connect.open_client(timeout=5, environment={**os.environ, "DOCKER_HOST": url})
     try:
         assert seen == ["/version"]  # the connection's only request
         assert client.api._version == "1.41"  # the engine's API version, as version="auto" would set it
