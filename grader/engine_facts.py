@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from grader.engine_connect import configured_endpoint, endpoint_of, is_local, product_of, version_answer
+from grader.engine_connect import configured_endpoint, endpoint_of, executables_on_path, is_local, product_of, version_answer
 
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 CLI_SECONDS = 20.0
@@ -117,13 +117,7 @@ def _run(command: tuple[str, ...], environment: tuple[tuple[str, str], ...] = ()
 def docker_clis() -> tuple[tuple[str, str], ...]:
     """Every docker CLI on PATH (first one first), with its client version."""
     found: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        path = os.path.join(folder or ".", "docker")
-        real = os.path.realpath(path)
-        if real in seen or not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            continue
-        seen.add(real)
+    for path in executables_on_path("docker"):
         # `version` also asks the engine; --format keeps the client's line even when none answers.
         _, out = _run((path, "version", "--format", "{{.Client.Version}}"))
         found.append((path, out.strip().splitlines()[0] if out.strip() else ""))
