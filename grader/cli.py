@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_FULL, EXIT_POINTS_LOST, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("list", "clean", "batch", "hint")
+COMMANDS = ("list", "clean", "batch", "hint", "doctor")
 
 
 def _grade_parser() -> argparse.ArgumentParser:
@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_hint(argv[1:], err)
         if argv and argv[0] == "clean":
             return cmd_clean(argv[1:], err)
+        if argv and argv[0] == "doctor":
+            return cmd_doctor(argv[1:])
         if argv and argv[0] == "batch":
             from grader import batch_cli
 
@@ -358,3 +360,33 @@ def cmd_clean(argv: list[str], err: Console) -> int:
         t("cli.clean_done", containers=containers, images=images, pruned=pruned), markup=False
     )
     return 0
+
+
+def cmd_doctor(argv: list[str]) -> int:
+    """Say what this machine has for grading and what is missing, with the fix (0 ready, 1 missing, 2 no engine)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from grader.doctor import INFO, MISSING, OK, WARN, diagnose
+
+    parser = argparse.ArgumentParser(prog="python -m grader doctor", description=t("cli.doctor_description"))
+    _language_argument(parser)
+    parser.parse_args(argv)
+    out = Console(highlight=False, soft_wrap=True)
+    diagnosis = diagnose()
+    labels = {OK: ("doctor.status_ok", "green"), WARN: ("doctor.status_warn", "yellow"),
+              MISSING: ("doctor.status_missing", "bold red"), INFO: ("doctor.status_info", "dim")}
+    for finding in diagnosis.findings:
+        key, style = labels[finding.status]
+        line = Text(f"{t(key):<8} ", style=style)
+        out.print(line + Text(finding.text))
+        if finding.fix:
+            out.print(Text("         " + t("doctor.fix", fix=finding.fix)))
+    missing = [f for f in diagnosis.findings if f.status == MISSING]
+    if diagnosis.engine is None:
+        out.print(Text(t("doctor.summary_no_engine"), style="bold red"))
+    elif missing:
+        out.print(Text(t("doctor.summary_missing", count=len(missing), label=t("doctor.status_missing")), style="bold red"))
+    else:
+        out.print(Text(t("doctor.summary_ready"), style="bold green"))
+    return diagnosis.exit_code

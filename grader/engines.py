@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import docker
 
+from grader.engine_connect import open_client
 from grader.session import SESSION_LABEL, EngineUnavailable, remote_engine_problem, sweep
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
@@ -20,12 +21,13 @@ def default_url() -> str:
 
 
 def client_for(url: str, timeout: float = 120.0) -> docker.DockerClient:
-    """A pinged client for the engine at URL (unix://, tcp:// with DOCKER_TLS_* honoured, ssh:// via the ssh binary)."""
+    """A checked client for the engine at URL (unix://, tcp:// with DOCKER_TLS_* honoured, ssh:// via the ssh binary).
+
+    Its one /version request is the check, and is kept for the engine facts a grading records.
+    """
     environment = {**os.environ, "DOCKER_HOST": url}
     try:
-        client = docker.from_env(version="auto", timeout=timeout, environment=environment, use_ssh_client=url.startswith("ssh://"))
-        client.ping()
-        return client
+        return open_client(timeout=timeout, environment=environment, use_ssh_client=url.startswith("ssh://"))
     except Exception as error:  # the SDK raises several unrelated types for "nothing there"
         raise EngineUnavailable(
             f"no Docker engine answered at {url} ({type(error).__name__}: {str(error)[:160]}). "

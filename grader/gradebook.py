@@ -133,6 +133,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "submission": str(report.submission),
         "duration": round(report.duration, 3),
         "facts": report.facts,
+        "provenance": report.provenance,
         "results": [result_to_dict(r) for r in report.results],
     }
 
@@ -145,7 +146,10 @@ def report_from_dict(doc: dict[str, Any]) -> Report:
         id=ex.get("id", ""), title=ex.get("title", ""), folder=ex.get("folder", ""), port=int(ex.get("port", 0) or 0),
         checks=tuple(r.spec for r in results),
     )
-    return Report(exercise, Path(doc.get("submission", "")), results, float(doc.get("duration", 0.0)), dict(doc.get("facts") or {}))
+    return Report(
+        exercise, Path(doc.get("submission", "")), results, float(doc.get("duration", 0.0)), dict(doc.get("facts") or {}),
+        dict(doc.get("provenance") or {}),
+    )
 
 
 # -- the database ------------------------------------------------------------------------------

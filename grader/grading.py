@@ -20,6 +20,7 @@ from grader.dockerfile import image_of
 from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context
+from grader.engine_connect import provenance as engine_provenance
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
 from grader.buildkit import choose_builder
 from grader.session import EngineUnavailable, RunLimits, Session, connect
@@ -139,8 +140,24 @@ def grade(
             run_level("ready")
             run_level("last")
             progress(t("progress.cleaning"))
-    report = Report(exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts)
+    report = Report(
+        exercise, submission, [results[spec.id] for spec in exercise.checks], time.monotonic() - started, ctx.facts,
+        provenance(ctx, client),
+    )
     return report
+
+
+def provenance(ctx: Context, client: Any) -> dict[str, str]:
+    """What graded it: the engine (from the connection's kept /version: no round trip), the builder, the Compose."""
+    if client is None:
+        return {}  # only static checks ran: no engine was asked
+    try:
+        recorded = engine_provenance(client, compose=str(ctx.facts.get("compose") or ""))
+    except Exception:  # a client made elsewhere, asked now, and the engine gone: the grading stands without it
+        return {}
+    if ctx.build is not None:  # the builder the grading chose when it says (facts["builder"]), else the API's own
+        recorded["builder"] = str(ctx.facts.get("builder") or ("buildah" if recorded["engine"] == "Podman" else "classic"))
+    return recorded
 
 
 class Background:

@@ -116,6 +116,7 @@ class Report:
     results: list[CheckResult] = field(default_factory=list)
     duration: float = 0.0
     facts: dict[str, Any] = field(default_factory=dict)  # measured figures: image size, layers, build time
+    provenance: dict[str, str] = field(default_factory=dict)  # where it was graded: engine, versions, builder, Compose
 
     @property
     def score(self) -> float:

@@ -122,7 +122,7 @@ def gradescope(report: Report) -> dict[str, Any]:
         "test_output_format": "text",
         "visibility": "visible",
         "tests": tests,
-        "extra_data": {"grader_version": __version__, "exercise": report.exercise.id, "facts": report.facts},
+        "extra_data": {"grader_version": __version__, "exercise": report.exercise.id, "facts": report.facts, "provenance": report.provenance},
     }
     # Keep the whole file bounded even with many long outputs.
     while len(json.dumps(document)) > MAX_TOTAL_OUTPUT and any(len(t["output"]) > 500 for t in tests):

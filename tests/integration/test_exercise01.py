@@ -23,6 +23,8 @@ def test_solution_gets_full_marks(exercise01, repo, engine):
     assert failed == {}
     assert report.score == report.max_score == 100
     assert report.facts["added_mb"] > 0
+    # Where it was graded, from the connection's own /version answer.
+    assert report.provenance["engine_version"] == engine.version()["Version"] and report.provenance["builder"]
     assert len(waits) == 1  # once, after the start and before the first answer:
     assert "expose-port" in checked[: waits[0]] and "container-ready" in checked[waits[0]:]
 

