@@ -141,12 +141,13 @@ def choose_builder(requested: str, dockerfile: Dockerfile | None, client: Any) -
 
 
 def is_podman(client: Any) -> bool:
-    """True when the engine is Podman serving Docker's API (its /version names a "Podman Engine")."""
+    """True when the engine is Podman serving Docker's API (read from the /version kept at connect)."""
+    from grader.engine_connect import product_of, version_answer
+
     try:
-        components = client.version().get("Components") or []
+        return product_of(version_answer(client)) == "Podman"
     except Exception:  # an engine that cannot say is treated as Docker
         return False
-    return any("podman" in str(component.get("Name", "")).lower() for component in components)
 
 
 @dataclass

@@ -124,34 +124,17 @@ def docker_clis() -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def builds_with_buildkit(cli: str) -> bool:
-    """True when this docker CLI drives BuildKit by itself (`DOCKER_BUILDKIT=1 docker build`).
-
-    CLIs before 23 have BuildKit built in, and then `build --help` lists `--progress`; a newer CLI
-    without buildx answers "BuildKit is enabled but the buildx component is missing" instead.
-    """
-    code, out = _run((cli, "build", "--help"), (("DOCKER_BUILDKIT", "1"),))
-    return code == 0 and "--progress" in out
-
-
-def has_buildx(cli: str) -> bool:
-    """True when `docker buildx version` answers through this CLI."""
-    code, out = _run((cli, "buildx", "version"))
-    return code == 0 and "buildx" in out.lower()
-
-
-def builders(product: str, clis: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], str]:
-    """(the builders this machine has, the CLI that builds with BuildKit or "")."""
+def builders(product: str) -> tuple[tuple[str, ...], str]:
+    """(the builders this machine has, the CLI that builds with BuildKit or ""): what a grading would use."""
     found = ["buildah" if product == "Podman" else "classic"]  # the API's /build
     if product == "Podman":
         return tuple(found), ""  # Podman's API speaks no BuildKit; its /build is buildah
-    for path, _ in clis:
-        if has_buildx(path):
-            return (*found, "buildx"), path
-    for path, _ in clis:
-        if builds_with_buildkit(path):
-            return (*found, "cli-buildkit"), path
-    return tuple(found), ""
+    from grader.buildkit import find_buildkit_cli  # the very detection the grading's builder choice makes
+
+    cli = find_buildkit_cli()
+    if cli is None:
+        return tuple(found), ""
+    return (*found, "buildx" if "buildx" in cli.command else "cli-buildkit"), cli.command[0]
 
 
 def composes() -> tuple[tuple[ComposeFact, ...], ComposeFact | None, str]:
@@ -217,7 +200,7 @@ def probe(client: Any, engine: EngineFacts | None = None) -> EngineFacts:
     info = client.info()
     clis = docker_clis()
     product = product_of(version_answer(client), info)
-    found_builders, buildkit_cli = builders(product, clis)
+    found_builders, buildkit_cli = builders(product)
     every, used, problem = composes()
     root = str(info.get("DockerRootDir", ""))
     return replace(

@@ -147,11 +147,13 @@ V1 = ComposeFact("docker-compose", "v1", "1.29.2")
 @pytest.fixture
 def machine(monkeypatch):
     """Fake CLI answers for the probes: a 20.10 docker CLI with BuildKit built in, and both Composes."""
+    from grader import buildkit
+
     answers = {
         ("/usr/bin/docker", "version", "--format", "{{.Client.Version}}"): (0, "20.10.24+dfsg1\n"),
-        ("/usr/bin/docker", "build", "--help"): (0, "Usage: docker build\n      --progress string\n"),
-        ("/usr/bin/docker", "buildx", "version"): (1, "docker: 'buildx' is not a docker command.\n"),
     }
+    # BuildKit through Debian's 20.10 CLI, as the grading's builder choice would find it.
+    monkeypatch.setattr(buildkit, "find_buildkit_cli", lambda: buildkit.BuildkitCli(("/usr/bin/docker", "build"), (("DOCKER_BUILDKIT", "1"),)))
     monkeypatch.setattr(engine_facts, "docker_clis", lambda: (("/usr/bin/docker", "20.10.24+dfsg1"),))
     monkeypatch.setattr(engine_facts, "_run", lambda command, environment=(): answers.get(tuple(command), (-1, "")))
     monkeypatch.setattr(engine_facts, "composes", lambda: ((V2, V1), V2, ""))
@@ -179,7 +181,9 @@ def test_doctor_on_docker_20_10_finds_everything(machine):
 
 
 def test_doctor_without_buildkit_or_compose_says_what_to_install(machine, monkeypatch):
-    machine[("/usr/bin/docker", "build", "--help")] = (1, "ERROR: BuildKit is enabled but the buildx component is missing or broken.")
+    from grader import buildkit
+
+    monkeypatch.setattr(buildkit, "find_buildkit_cli", lambda: None)  # the grading's own detection: no BuildKit CLI
     monkeypatch.setattr(engine_facts, "composes", lambda: ((), None, "no Compose answers"))
     diagnosis = doctor.diagnose(connect=lambda: FakeClient("docker-28-containerd", images={}))
     found = _by_topic(diagnosis)
