@@ -139,6 +139,8 @@ say "Debian mirror (from the host's apt sources): $MIRROR"
 # ---- work dir, cleaned up on every path -------------------------------------
 WORK=$(mktemp -d /var/tmp/labkit-standin.XXXXXX)
 ROOTFS=$WORK/rootfs
+# Every rm below is under $WORK: an empty or odd value must stop the script, never reach the host's /.
+[[ $WORK == /var/tmp/labkit-standin.* && -d $WORK ]] || die "no private work folder (got '$WORK')"
 
 cleanup() {
     local rc=$?
@@ -247,6 +249,7 @@ PYTHON_VERSION=${PYTHON_VERSION%.orig.tar.*}
 PYTHON_SHA256=$(sha256sum "$BUILD/usr/src/debian/$orig" | cut -d' ' -f1)
 say "building CPython $PYTHON_VERSION with $(nproc) jobs (source sha256 ${PYTHON_SHA256:0:16}...)"
 install -m 0755 "$(dirname "${BASH_SOURCE[0]}")/standin-build-python.sh" "$BUILD/usr/src/build-python.sh"
+touch "$BUILD/usr/src/.labkit-standin-build-root"  # the build script runs only where this marker is
 logged "building CPython $PYTHON_VERSION" build-python.log \
     in_root "$BUILD" bash /usr/src/build-python.sh "/usr/src/debian/$orig" "${PIP_PINS[@]}"
 say "CPython built and installed in $(since "$t0")"

@@ -9,6 +9,9 @@
 # /usr/src/runtime-packages (the image installs only those).
 set -eux   # no pipefail: ldd and dpkg-query fail on some inputs by design (scripts, unowned files)
 
+# It installs into /usr/local and deletes files there: never on a host, only in the build root.
+[[ -e /usr/src/.labkit-standin-build-root ]] || { echo "refusing to run outside the stand-in's build root" >&2; exit 1; }
+
 orig=$1; shift
 debian=$(dirname "$orig")
 
