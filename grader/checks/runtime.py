@@ -83,11 +83,11 @@ def container_ready(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 
 @register("binds_all_interfaces", needs="container")
 def binds_all_interfaces(ctx: Context, params: Mapping[str, Any]) -> Outcome:
-    """The app listens on 0.0.0.0 (all interfaces) so a published port reaches it."""
+    """The app listens on 0.0.0.0 (all interfaces) so that other containers and published ports reach it."""
     port = ctx.exercise.port
     if ctx.run.ready:
-        # An HTTP answer through the published port proves the bind: docker-proxy reaches the
-        # container's own address, never its loopback. No need to look inside.
+        # An HTTP answer to the grader's probe proves the bind: the probe is another container on
+        # the network, which reaches the app's own address, never its loopback. No need to look inside.
         return Outcome.ok(t("binds_all_interfaces.reachable", port=port))
     state = ctx.run.container.state()
     if not state.get("Running"):

@@ -38,7 +38,7 @@ def test_fake_container_implements_the_protocol():
     fake = FakeContainer()
     for name in members:
         assert callable(getattr(fake, name))
-    assert fake.port == 5001 and isinstance(fake.host_port, int)
+    assert fake.port == 5001 and isinstance(fake.address, str)
 
 
 # -- parse_listeners -----------------------------------------------------------------------
