@@ -42,9 +42,9 @@ def batch_env(prefix: str) -> dict[str, str]:
 
 
 def leftovers(client, prefix: str) -> list[str]:
-    """Containers and images on an engine whose session id starts with PREFIX."""
-    containers, images = labelled(client, prefix)
-    return [f"container {c}" for c in containers] + [f"image {i}" for i in images]
+    """Containers, images and networks on an engine whose session id starts with PREFIX."""
+    containers, images, networks = labelled(client, prefix)
+    return [f"container {c}" for c in containers] + [f"image {i}" for i in images] + [f"network {n}" for n in networks]
 
 
 def wait_clean(client, prefix: str, limit: float = 90) -> list[str]:
