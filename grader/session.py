@@ -525,9 +525,13 @@ class Session:
             raise EngineUnavailable(t("probe.image_missing", image=probe_image(), variable=PROBE_IMAGE_VARIABLE))
         self._probe_image_id = image["Id"]
         name = f"labkit-{self.exercise_id}-{self.id}"
-        created = self.client.api.create_network(
-            name, driver="bridge", internal=not open_to_outside, labels=self.labels, check_duplicate=True
-        )
+        try:
+            created = self.client.api.create_network(
+                name, driver="bridge", internal=not open_to_outside, labels=self.labels, check_duplicate=True
+            )
+        except docker.errors.APIError as error:  # e.g. the engine's address pools are used up: the machine's problem
+            self.unsure = True  # the engine may have made it after all: sweep by label
+            raise EngineUnavailable(t("probe.network_failed", error=str(error.explanation or error)[:200])) from None
         self.network_ids.append(created["Id"])
         self.network_name = name
 

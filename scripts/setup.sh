@@ -86,6 +86,20 @@ else
     say "no chromium: the browser tests of report.html will be skipped (install chromium to run them)"
 fi
 
+# ---- 1d. iproute2 (the tests run the grader in a network namespace of its own) --
+step "ip"
+if command -v ip >/dev/null 2>&1; then
+    say "ip (iproute2) is there"
+elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's iproute2 with apt (the engine-elsewhere and egress tests make network namespaces)"
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    apt-get install -y -qq --no-install-recommends iproute2 >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends iproute2 >/dev/null 2>&1; } \
+        || say "apt-get could not install iproute2: the network-namespace tests will be skipped"
+else
+    say "no ip: the network-namespace tests will be skipped (install iproute2 as root to run them)"
+fi
+
 # ---- 2. base images ----------------------------------------------------------
 is_standin() { [[ $(docker image inspect -f '{{index .Config.Labels "org.labkit.standin"}}' "$1" 2>/dev/null) == true ]]; }
 standin_recipe() { docker image inspect -f '{{index .Config.Labels "org.labkit.standin.recipe"}}' "$1" 2>/dev/null; }
