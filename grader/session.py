@@ -512,7 +512,7 @@ class Session:
     # -- network and probe ---------------------------------------------------------------------
 
     def open_network(self, open_to_outside: bool = False) -> None:
-        """Start making this grading's network, in the background: it is ready long before the build ends.
+        """Start making this grading's network and its probe, in the background, while the image builds.
 
         The network is internal (no route out) unless the exercise opens it; learner containers
         join it alone, and the grader's probe joins it to reach them.
@@ -534,6 +534,9 @@ class Session:
             raise EngineUnavailable(t("probe.network_failed", error=str(error.explanation or error)[:200])) from None
         self.network_ids.append(created["Id"])
         self.network_name = name
+        # The probe needs only the network: it starts now, while the image still builds, and is
+        # up by the time the learner's container starts (start() waits for it only if not).
+        self._probe_job = Background(self._start_probe, f"probe-{self.id}")
 
     def network(self) -> str:
         """The grading's network, once made (made now when nobody asked for it earlier)."""
@@ -596,11 +599,9 @@ class Session:
         `mounts` maps files of this machine to paths in the container: they are copied in before
         the start, since a bind mount would need the engine to run here. `command` replaces CMD
         (it reaches the ENTRYPOINT as arguments, as with `docker run IMAGE ARGS`).
-        The first start also starts the grader's probe, at the same time.
+        The grader's probe, started with the network, is waited for after the create.
         """
         network = self.network()
-        if self.probe is None and self._probe_job is None:
-            self._probe_job = Background(self._start_probe, f"probe-{self.id}")
         with self._creating():
             container = self._run(image_id, network, limits, environment, command, mounts)
         if self._probe_job is not None:
@@ -767,14 +768,15 @@ class Session:
         interrupted or failed create); on the normal path every resource is known already.
         """
         with signals_held():
-            for job in (self._network_job, self._probe_job):
-                # A network or probe still being made is waited for, so that it is known and removed.
-                if job is not None and not job.wait(30.0):
+            # A network or probe still being made is waited for, so that it is known and removed
+            # (the network's job starts the probe's: read that one only once the first has ended).
+            for job in (lambda: self._network_job, lambda: self._probe_job):
+                if job() is not None and not job().wait(30.0):
                     thorough = True
             if self.probe is not None:
                 _quietly(lambda: self.probe.close())
-            for container in self.containers:
-                _quietly(lambda: container.remove(force=True))
+            # The learner's containers and the probe go at once: each removal is the engine's wait.
+            _all_at_once([lambda container=container: container.remove(force=True) for container in self.containers])
             if thorough:
                 _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
             self.containers.clear()
@@ -1017,6 +1019,19 @@ def _bytes_written(api: Any, container_id: str) -> int | None:
         return api._result(response, json=True).get("SizeRw")
     except Exception:  # the step may have just finished and its container gone
         return None
+
+
+def _all_at_once(actions: list[Callable[[], Any]]) -> None:
+    """Run cleanup actions in parallel threads and wait for all; none raises."""
+    if len(actions) <= 1:
+        for action in actions:
+            _quietly(action)
+        return
+    threads = [threading.Thread(target=_quietly, args=(action,), daemon=True) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def _files_tar(files: dict[str, str]) -> bytes:
