@@ -47,10 +47,15 @@ def is_loopback(address: str) -> bool:
     return address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1") or address.startswith("::ffff:127.")
 
 
+# On a user-defined network (every grading has one) the engine's DNS resolver listens inside the
+# container's network namespace, on 127.0.0.11 and a random port: not the learner's app.
+ENGINE_DNS = "127.0.0.11"
+
+
 def describe_listeners(container: Container) -> tuple[list[tuple[str, int]] | None, str]:
-    """Read the container's listening sockets; None and the reason when they cannot be read."""
+    """Read the container's listening sockets (the engine's own DNS left out); None and the reason when they cannot be read."""
     code, output = container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
-    listeners = parse_listeners(output)
+    listeners = [(address, port) for address, port in parse_listeners(output) if address != ENGINE_DNS]
     if code not in (0, 1) and not listeners:
         return None, t("runtime.proc_unreadable", output=output.strip()[:100])
     return listeners, ""

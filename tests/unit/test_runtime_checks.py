@@ -137,6 +137,14 @@ def test_binds_nothing_listening_fails(make_ctx, run_kind, submission):
     assert not outcome.passed and "no process in the container listens" in outcome.message
 
 
+def test_the_engines_dns_resolver_is_not_taken_for_the_app(make_ctx, run_kind, submission):
+    """On a user-defined network the engine's resolver listens inside every container, on 127.0.0.11."""
+    dns = tcp_line(0, "0B00007F:AFE1")  # 127.0.0.11:45025
+    outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, FakeContainer(proc_net=proc_net([dns])), ready=False))
+    assert not outcome.passed and "no process in the container listens" in outcome.message
+    assert "127.0.0.11" not in outcome.message
+
+
 def test_binds_container_stopped_fails_with_exit_code(make_ctx, run_kind, submission):
     container = FakeContainer(state={"Status": "exited", "Running": False, "ExitCode": 1})
     outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, container, ready=False))
