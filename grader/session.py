@@ -780,12 +780,13 @@ class Session:
             if thorough:
                 _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
             self.containers.clear()
-            for network_id in self.network_ids:  # after its containers: a network in use cannot go
-                _quietly(lambda: self.client.api.remove_network(network_id))
+            # Then the network (in use until its containers are gone) and the images, at once.
+            # noprune keeps an image's parent layers: they are the build cache of the next grading.
+            _all_at_once(
+                [lambda network_id=network_id: self.client.api.remove_network(network_id) for network_id in self.network_ids]
+                + [lambda image_id=image_id: self.client.images.remove(image_id, force=True, noprune=True) for image_id in self.image_ids]
+            )
             self.network_ids.clear()
-            for image_id in self.image_ids:
-                # noprune keeps the parent layers: they are the build cache of the next grading.
-                _quietly(lambda: self.client.images.remove(image_id, force=True, noprune=True))
             self.image_ids.clear()
 
 
