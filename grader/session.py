@@ -517,7 +517,10 @@ class Session:
         The network is internal (no route out) unless the exercise opens it; learner containers
         join it alone, and the grader's probe joins it to reach them.
         """
-        self._network_job = Background(lambda: self._make_network(open_to_outside), f"network-{self.id}")
+        # Held: a stop between the thread's start and this assignment would leave a network that
+        # the cleanup does not know to wait for (seen once when the benchmark stops a grading early).
+        with signals_held():
+            self._network_job = Background(lambda: self._make_network(open_to_outside), f"network-{self.id}")
 
     def _make_network(self, open_to_outside: bool) -> None:
         image = self.inspect_image(probe_image())
