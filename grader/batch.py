@@ -25,7 +25,10 @@ DEFAULT_TIMEOUT = 900.0
 MAX_ATTEMPTS = 3  # tries per submission and run when the infrastructure fails
 SKIPPED_NAMES = {".git", "__pycache__"}
 # The modules whose code decides a score: a change in any of them is a new grader version.
-GRADING_SOURCES = ("grading.py", "session.py", "context.py", "dockerfile.py", "model.py", "spec.py", "checks")
+GRADING_SOURCES = (
+    "grading.py", "session.py", "context.py", "dockerfile.py", "model.py", "spec.py", "checks",
+    "probe.py", "probe_agent.py", "compose.py",  # how the app is reached and how a stack runs change results too
+)
 
 
 # -- discovery and hashing ---------------------------------------------------------------------
@@ -104,7 +107,8 @@ def grader_version(exercise: ExerciseSpec) -> str:
         for file in files:
             digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
     checks = [{"id": c.id, "kind": c.kind, "points": c.points, "params": c.params} for c in exercise.checks]
-    digest.update(json.dumps({"id": exercise.id, "port": exercise.port, "checks": checks}, sort_keys=True, default=str).encode())
+    configured = {"id": exercise.id, "port": exercise.port, "network": exercise.network, "checks": checks}
+    digest.update(json.dumps(configured, sort_keys=True, default=str).encode())
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 

@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", type=Path, help="folder with one subfolder per learner (an EXERCISE/ folder inside one is used when present)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the gradebook and the reports go")
     p.add_argument("-j", "--jobs", type=int, default=default_jobs(), metavar="N", help=f"gradings at once on each engine (default {default_jobs()} here)")
-    p.add_argument("--engine", action="append", default=[], metavar="URL", help="a Docker engine on this machine, as DOCKER_HOST takes it (unix://, or tcp:// and ssh:// to 127.0.0.1); repeat for several (default: DOCKER_HOST or the local socket)")
+    p.add_argument("--engine", action="append", default=[], metavar="URL", help="a Docker engine, here or on another machine, as DOCKER_HOST takes it (unix://, tcp://, ssh://); repeat for several (default: DOCKER_HOST or the local socket)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"time limit of one grading, build and run included (default {DEFAULT_TIMEOUT:.0f})")
     p.add_argument("--build-timeout", type=float, default=600.0, metavar="SECONDS", help="give up on one build after this long (default 600)")
     p.add_argument("--builder", choices=("auto", "buildkit", "classic"), help="the builder of every grading (default: LABKIT_BUILDER, else labs.yaml, else auto)")

@@ -347,11 +347,12 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader clean", description=t("cli.clean_description"))
     parser.add_argument("--cache", action="store_true", help=t("cli.help_cache"))
     args = parser.parse_args(argv)
-    client = connect(runs_containers=False)  # removing needs no test traffic: a remote engine is fine
-    # Compose projects first: their networks and volumes carry no session label.
+    client = connect()
+    # Compose projects first: their volumes carry no session label.
     stacks = sweep_compose(client)
-    containers, images = sweep(client, prune_cache=args.cache)
+    containers, images, networks = sweep(client, prune_cache=args.cache)
     containers += stacks["containers"]
+    stacks["networks"] += networks
     pruned = t("cli.clean_stacks", networks=stacks["networks"], volumes=stacks["volumes"]) if stacks["networks"] or stacks["volumes"] else ""
     if args.cache:
         result = client.images.prune(filters={"dangling": True})

@@ -265,9 +265,11 @@ def _check_host_access(name: str, service: dict, folder: Path) -> None:
             raise StackRefused("host_path", name, str(path), ("services", name, "env_file"))
 
 
-def graded_document(document: Any, folder: Path, labels: dict[str, str]) -> dict:
+def graded_document(document: Any, folder: Path, labels: dict[str, str], open_network: bool = False) -> dict:
     """The compose document the grader runs: the learner's, with labels and limits, ports and names dropped.
 
+    Its networks (the project's default one included) are internal, with no route out, unless
+    the exercise opens them, and labelled as everything the grader makes.
     Raises StackRefused for a file that reaches into the host. `folder` is the copy it runs from.
     """
     graded = copy.deepcopy(document) if isinstance(document, dict) else {}
@@ -293,6 +295,11 @@ def graded_document(document: Any, folder: Path, labels: dict[str, str]) -> dict
         service["labels"] = _merge_labels(service.get("labels"), labels)
         service.pop("cap_add", None)  # every capability is dropped, as for a single graded container
         service.update(copy.deepcopy(LIMITS))
+        mode = service.get("network_mode")
+        if isinstance(mode, str) and mode not in ("none",) and not mode.startswith("service:") and not open_network:
+            # `bridge` or another network outside the project: a way out the stack must not have.
+            raise StackRefused("outside_network", str(name), f"network_mode: {mode}", ("services", name, "network_mode"))
+    _graded_networks(graded, labels, open_network)
     for kind in ("volumes", "secrets", "configs"):
         for key, value in (graded.get(kind) or {}).items():
             if not isinstance(value, dict):
@@ -302,6 +309,23 @@ def graded_document(document: Any, folder: Path, labels: dict[str, str]) -> dict
             if value.get("file") and not _inside(folder, str(value["file"])):
                 raise StackRefused("host_path", str(key), str(value["file"]), (kind, key, "file"))
     return graded
+
+
+def _graded_networks(graded: dict, labels: dict[str, str], open_network: bool) -> None:
+    """Make every network of the project (the default one too) labelled and, unless open, internal."""
+    networks = graded.get("networks")
+    networks = dict(networks) if isinstance(networks, dict) else {}
+    for name in [*networks, *([] if "default" in networks else ["default"])]:
+        config = networks.get(name)
+        config = dict(config) if isinstance(config, dict) else {}
+        if config.get("external") and not open_network:
+            # A network made outside the project may have a way out; the grader cannot close it.
+            raise StackRefused("outside_network", str(name), "external: true", ("networks", name, "external"))
+        if not open_network:
+            config["internal"] = True
+        config["labels"] = _merge_labels(config.get("labels"), labels)
+        networks[name] = config
+    graded["networks"] = networks
 
 
 # -- what a run produced ----------------------------------------------------------------------
@@ -583,6 +607,7 @@ def run_stack(
     *,
     session_id: str,
     exercise_id: str,
+    open_network: bool = False,
     compose_name: str = "compose.yaml",
     api_service: str = "api",
     client_service: str = "client",
@@ -620,7 +645,7 @@ def run_stack(
             return run
         document = yaml.safe_load((stack / compose_name).read_text(encoding="utf-8"))
         try:
-            graded = graded_document(document, stack, labels)
+            graded = graded_document(document, stack, labels, open_network)
         except StackRefused as refused:
             run.refused = refused
             run.duration = time.monotonic() - started

@@ -37,10 +37,10 @@ class Container(Protocol):
     """The running learner container as checks see it (the session implements it)."""
 
     port: int  # container port the app should serve on
-    host_port: int | None  # published port on 127.0.0.1
+    address: str | None  # its address on the grading's network, where the grader's probe reaches it
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send an HTTP request to the published port on 127.0.0.1; returns a requests.Response."""
+        """Send an HTTP request to the app's port from the grader's probe; returns a requests.Response."""
 
     def exec_output(self, command: list[str]) -> tuple[int, str]:
         """Run a command inside the container; exit code and output."""

@@ -58,7 +58,7 @@ def diagnose(connect: Callable[[], Any] | None = None) -> Diagnosis:
 
     diagnosis = Diagnosis()
     try:
-        client = (connect or (lambda: connect_engine(timeout=30, runs_containers=False)))()
+        client = (connect or (lambda: connect_engine(timeout=30)))()
     except EngineUnavailable as error:
         diagnosis.findings.append(Finding("engine", MISSING, t("doctor.engine_none", error=error), _engine_fix()))
         diagnosis.findings.append(_hadolint())

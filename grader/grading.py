@@ -23,7 +23,7 @@ from grader.context import NEEDS, Context
 from grader.engine_connect import provenance as engine_provenance
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
 from grader.buildkit import choose_builder
-from grader.session import EngineUnavailable, RunLimits, Session, connect
+from grader.session import Background, EngineUnavailable, RunLimits, Session, connect
 
 DEFAULT_BUILD_TIMEOUT = 600.0
 DEFAULT_READY_TIMEOUT = 60.0
@@ -58,6 +58,8 @@ def run_check(spec: CheckSpec, ctx: Context) -> CheckResult:
             spec, Status.BLOCKED, t("grading.crashed", error=f"{type(error).__name__}: {error}"),
             duration=time.monotonic() - started,
         )
+    if getattr(ctx.session, "probe_lost", False):  # its failed requests said nothing about the app
+        raise EngineUnavailable(t("probe.lost", during=spec.id))
     status = Status.PASSED if outcome.passed else Status.FAILED
     return CheckResult(spec, status, outcome.message, outcome.location, outcome.detail, time.monotonic() - started)
 
@@ -118,6 +120,8 @@ def grade(
         ctx.facts["builder"] = chosen
         with Session(client, exercise.id, builder=chosen) as session, tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
             ctx.session = session
+            if _wants(exercise, "container") and ctx.dockerfile is not None:
+                session.open_network(exercise.network == "open")  # made while the image builds
             ctx.build_timeout = build_timeout
             ctx.build_dir = prepare_build_dir(exercise, submission, Path(scratch))
             run_level("nothing", _uses_engine)  # engine-driven checks that need no Dockerfile (a Compose stack)
@@ -158,27 +162,6 @@ def provenance(ctx: Context, client: Any) -> dict[str, str]:
     if ctx.build is not None:  # the builder the grading chose when it says (facts["builder"]), else the API's own
         recorded["builder"] = str(ctx.facts.get("builder") or ("buildah" if recorded["engine"] == "Podman" else "classic"))
     return recorded
-
-
-class Background:
-    """Work on a daemon thread; whatever it raises (the engine lost, say) is raised again by join()."""
-
-    def __init__(self, work: Callable[[], None], name: str):
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, work: Callable[[], None]) -> None:
-        try:
-            work()
-        except BaseException as error:  # handed to the joining thread, which decides
-            self._error = error
-
-    def join(self) -> None:
-        """Wait for the work to end; raise what it raised."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 def copy_submission(submission: Path, target: Path) -> Path:

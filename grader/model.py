@@ -54,6 +54,9 @@ class ExerciseSpec:
     plant: Mapping[str, str] = field(default_factory=dict)
     titles: Mapping[str, str] = field(default_factory=dict)  # other languages, from `title_<lang>`
     builder: str = "auto"  # auto | buildkit | classic: the course's choice, from labs.yaml
+    # The learner's containers run on a network of their own: "internal" (no route out) unless
+    # the exercise needs the outside at run time ("open").
+    network: str = "internal"
 
     def title_in(self, language: str) -> str:
         """The title in a language, English when it has none."""

@@ -12,7 +12,6 @@ import signal
 import socket
 import threading
 import time
-import urllib.parse
 import uuid
 import queue
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
 from grader.engine_connect import configured_endpoint, open_client
 from grader.i18n import t
+from grader.probe import AGENT_SOURCE, Probe, ProbeLost
 
 # Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:
 # sweeping by the key finds all of them, by key=value one grading's.
@@ -103,35 +103,58 @@ def engine_address() -> str:
     return t("engine.context_address", endpoint=endpoint, context=context) if context != "default" else t("engine.default_address")
 
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+def connect(timeout: float = 120.0) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST names (or the default socket), checked by asking its API version.
 
-
-def remote_engine_problem(url: str) -> str | None:
-    """Why containers on the engine at URL cannot be tested from here, or None when they can.
-
-    A learner's port is published on the engine host's 127.0.0.1, and the grader sends test
-    traffic to this machine's 127.0.0.1 only: the two meet only when the engine runs here.
-    Refusing early beats failing every runtime check and charging the learner for it.
+    The engine may run anywhere (unix://, tcp://, ssh://, a VM): the grader reaches learner
+    containers through the engine, never through a port on its own host.
     """
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme in ("", "unix", "npipe", "fd"):
-        return None
-    if parsed.hostname in LOCAL_HOSTS:
-        return None
-    return t("engine.remote", url=url)
-
-
-def connect(timeout: float = 120.0, runs_containers: bool = True) -> docker.DockerClient:
-    """A client for the engine DOCKER_HOST names (or the default socket), checked by asking its API version."""
-    problem = remote_engine_problem(os.environ.get("DOCKER_HOST", "")) if runs_containers else None
-    if problem:
-        raise EngineUnavailable(problem)
     try:
         # One request, /version, is the check (a ping on top would be a second round trip for
         # nothing); its answer is kept for the engine facts each grading records.
-        return open_client(timeout=timeout)
+        # ssh:// through the ssh binary (the user's own config and agent; no paramiko needed).
+        return open_client(timeout=timeout, use_ssh_client=os.environ.get("DOCKER_HOST", "").startswith("ssh://"))
     except Exception as error:  # the SDK raises several unrelated types for "nothing there"
         raise EngineUnavailable(t("engine.none", address=engine_address(), error=type(error).__name__)) from None
+
+
+class Background:
+    """Work on a daemon thread; whatever it raises (the engine lost, say) is raised again by join()."""
+
+    def __init__(self, work: Callable[[], None], name: str):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as error:  # handed to the joining thread, which decides
+            self._error = error
+
+    def join(self) -> None:
+        """Wait for the work to end; raise what it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to TIMEOUT seconds without raising; True when the work has ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+# The grader's probe: a helper container on the grading's network, from an image every exercise
+# builds FROM and setup provides. Little is needed to relay HTTP requests, so little is given.
+PROBE_IMAGE_VARIABLE = "LABKIT_PROBE_IMAGE"
+DEFAULT_PROBE_IMAGE = "python:3.11-slim"
+PROBE_MEMORY = "64m"
+PROBE_PIDS = 16
+
+
+def probe_image() -> str:
+    """The image the probe container runs (LABKIT_PROBE_IMAGE, else the exercises' base image)."""
+    return os.environ.get(PROBE_IMAGE_VARIABLE) or DEFAULT_PROBE_IMAGE
 
 
 @dataclass
@@ -150,53 +173,37 @@ class RunLimits:
 
 
 class RunningContainer:
-    """A learner container started by the session: HTTP on 127.0.0.1, exec, state and logs."""
+    """A learner container started by the session: HTTP through the grader's probe, exec, state and logs."""
 
-    def __init__(self, container: Any, port: int):
+    def __init__(self, container: Any, port: int, probe: Probe | None = None, network: str | None = None):
         self._container = container
         self.port = port
-        self.host_port: int | None = None
-        self._http = requests.Session()
-        self._http.trust_env = False  # never send test traffic through a proxy: 127.0.0.1 only
+        self._probe = probe
+        self._network = network
+        self.address: str | None = None  # on the grading's network; the app is never published on a host
 
     @property
     def id(self) -> str:
         """The container id."""
         return self._container.id
 
-    def read_host_port(self) -> int | None:
-        """The random 127.0.0.1 port the engine published the app's port on."""
+    def read_address(self) -> str | None:
+        """The container's address on the grading's network (its name, which the network resolves, until known)."""
         self._container.reload()
-        bindings = (self._container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        for binding in bindings.get(f"{self.port}/tcp") or []:
-            if binding.get("HostPort"):
-                self.host_port = int(binding["HostPort"])
-        return self.host_port
+        networks = (self._container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        self.address = (networks.get(self._network) or {}).get("IPAddress") or self._container.name
+        return self.address
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """An HTTP request to the app through its published port on 127.0.0.1, its body read bounded.
+        """An HTTP request to the app, sent from the grader's probe on its network; its body read bounded.
 
         A learner's app may answer a huge body, or trickle one byte at a time: at most
         MAX_RESPONSE_BYTES are kept, and reading the body may not take longer than the timeout.
+        Failures raise requests.Timeout or requests.ConnectionError, as a direct request would.
         """
-        kwargs.setdefault("timeout", 5.0)
-        timeout = kwargs["timeout"]
-        budget = sum(timeout) if isinstance(timeout, tuple) else float(timeout)
-        response = self._http.request(method, f"http://127.0.0.1:{self.host_port}{path}", stream=True, **kwargs)
-        deadline = time.monotonic() + budget
-        body = bytearray()
-        try:
-            for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) >= MAX_RESPONSE_BYTES:
-                    break
-                if time.monotonic() > deadline:
-                    raise requests.Timeout(f"the body did not arrive within {budget:.0f} s")
-        finally:
-            response.close()
-        response._content = bytes(body[:MAX_RESPONSE_BYTES])  # what .text and .json() read
-        response._content_consumed = True
-        return response
+        if self._probe is None:
+            raise requests.ConnectionError("this container has no probe")
+        return self._probe.request(method, self.address or "", self.port, path, MAX_RESPONSE_BYTES, **kwargs)
 
     def exec_output(self, command: list[str], timeout: float = 10.0) -> tuple[int, str]:
         """Run a command inside the container; (exit code, output), bounded in time and size."""
@@ -253,6 +260,12 @@ class Session:
     image_ids: list[str] = field(default_factory=list)
     unsure: bool = False  # something may exist that the session holds no handle to: sweep by label
     builder: str = "classic"  # "classic" (the engine's /build, through the SDK) or "buildkit" (the docker CLI)
+    network_ids: list[str] = field(default_factory=list)
+    network_name: str | None = None
+    probe: Probe | None = None
+    _network_job: Background | None = None
+    _probe_job: Background | None = None
+    _probe_image_id: str | None = None
 
     @property
     def labels(self) -> dict[str, str]:
@@ -530,6 +543,83 @@ class Session:
         except docker.errors.APIError:
             return None
 
+    # -- network and probe ---------------------------------------------------------------------
+
+    def open_network(self, open_to_outside: bool = False) -> None:
+        """Start making this grading's network and its probe, in the background, while the image builds.
+
+        The network is internal (no route out) unless the exercise opens it; learner containers
+        join it alone, and the grader's probe joins it to reach them.
+        """
+        # Held: a stop between the thread's start and this assignment would leave a network that
+        # the cleanup does not know to wait for (seen once when the benchmark stops a grading early).
+        with signals_held():
+            self._network_job = Background(lambda: self._make_network(open_to_outside), f"network-{self.id}")
+
+    def _make_network(self, open_to_outside: bool) -> None:
+        image = self.inspect_image(probe_image())
+        if image is None:
+            raise EngineUnavailable(t("probe.image_missing", image=probe_image(), variable=PROBE_IMAGE_VARIABLE))
+        self._probe_image_id = image["Id"]
+        name = f"labkit-{self.exercise_id}-{self.id}"
+        try:
+            created = self.client.api.create_network(
+                name, driver="bridge", internal=not open_to_outside, labels=self.labels, check_duplicate=True
+            )
+        except docker.errors.APIError as error:  # e.g. the engine's address pools are used up: the machine's problem
+            self.unsure = True  # the engine may have made it after all: sweep by label
+            raise EngineUnavailable(t("probe.network_failed", error=str(error.explanation or error)[:200])) from None
+        self.network_ids.append(created["Id"])
+        self.network_name = name
+        # The probe needs only the network: it starts now, while the image still builds, and is
+        # up by the time the learner's container starts (start() waits for it only if not).
+        self._probe_job = Background(self._start_probe, f"probe-{self.id}")
+
+    def network(self) -> str:
+        """The grading's network, once made (made now when nobody asked for it earlier)."""
+        if self._network_job is None:
+            self.open_network()
+        self._network_job.join()
+        return self.network_name
+
+    def _start_probe(self) -> None:
+        """Create, attach to and start the probe container on the grading's network."""
+        api = self.client.api
+        host_config = api.create_host_config(
+            network_mode=self.network_name,
+            mem_limit=PROBE_MEMORY,
+            memswap_limit=PROBE_MEMORY,
+            pids_limit=PROBE_PIDS,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
+        )
+        try:
+            created = api.create_container(
+                self._probe_image_id,  # by id: never a pull
+                entrypoint=["python3", "-I", "-S", "-c", AGENT_SOURCE],
+                command=[],
+                stdin_open=True,
+                tty=False,
+                user="65534:65534",
+                labels=self.labels,
+                name=f"labkit-probe-{self.exercise_id}-{self.id}",
+                host_config=host_config,
+            )
+            self.containers.append(self.client.containers.prepare_model({"Id": created["Id"]}))
+            # Attached before the start, so no answer can be sent before anyone listens.
+            sock = api.attach_socket(created["Id"], params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            api.start(created["Id"])
+        except docker.errors.APIError as error:
+            raise EngineUnavailable(t("probe.failed", image=probe_image(), error=str(error.explanation or error)[:200])) from None
+        self.probe = Probe(sock)
+
+    @property
+    def probe_lost(self) -> bool:
+        """True when the grader's probe stopped: what its requests said is no fact about the learner's app."""
+        return self.probe is not None and self.probe.lost
+
     # -- run ---------------------------------------------------------------------------------
 
     def start(
@@ -541,15 +631,20 @@ class Session:
         command: list[str] | None = None,
         mounts: dict[str, str] | None = None,
     ) -> RunningContainer:
-        """Start the image by id with limits, publishing `port` on a random 127.0.0.1 port.
+        """Start the image by id with limits on the grading's network (nothing published on any host).
 
-        `mounts` maps host paths to read-only container paths; `command` replaces CMD
+        `mounts` maps files of this machine to paths in the container: they are copied in before
+        the start, since a bind mount would need the engine to run here. `command` replaces CMD
         (it reaches the ENTRYPOINT as arguments, as with `docker run IMAGE ARGS`).
+        The grader's probe, started with the network, is waited for after the create.
         """
+        network = self.network()
         with self._creating():
-            container = self._run(image_id, port, limits, environment, command, mounts)
-        running = RunningContainer(container, port)
-        running.read_host_port()
+            container = self._run(image_id, network, limits, environment, command, mounts)
+        if self._probe_job is not None:
+            self._probe_job.join()
+        running = RunningContainer(container, port, self.probe, network)
+        running.read_address()
         return running
 
     @contextlib.contextmanager
@@ -567,19 +662,17 @@ class Session:
         self.unsure = False
 
     def _run(
-        self, image_id: str, port: int, limits: RunLimits, environment: dict[str, str] | None,
+        self, image_id: str, network: str, limits: RunLimits, environment: dict[str, str] | None,
         command: list[str] | None, mounts: dict[str, str] | None,
     ) -> Any:
-        """`docker run -d` with the grader's limits and labels; the container is kept for cleanup."""
-        container = self.client.containers.run(
+        """`docker run -d` with the grader's limits and labels on NETWORK alone; the container is kept for cleanup."""
+        container = self.client.containers.create(
             image_id,  # by id: a tag that is not found would make the SDK try to pull
             command=command,
             environment=environment or {},
-            volumes={host: {"bind": inside, "mode": "ro"} for host, inside in (mounts or {}).items()},
-            detach=True,
             name=f"labkit-{self.exercise_id}-{self.id}-{len(self.containers)}",
             labels=self.labels,
-            ports={f"{port}/tcp": ("127.0.0.1", None)},
+            network=network,  # the only network: no default bridge, no published port
             mem_limit=limits.memory,
             memswap_limit=limits.memory,
             cpu_shares=limits.cpu_shares,
@@ -590,6 +683,9 @@ class Session:
             log_config={"type": "json-file", "config": {"max-size": limits.log_max_size, "max-file": "1"}},
         )
         self.containers.append(container)
+        if mounts:
+            container.put_archive("/", _files_tar(mounts))
+        container.start()
         return container
 
     def wait_ready(self, running: RunningContainer, path: str, timeout: float) -> RunState:
@@ -605,6 +701,8 @@ class Session:
             try:
                 running.request("GET", path, timeout=(0.5, 2.0))
                 return RunState(running, ready=True, startup_seconds=time.monotonic() - started)
+            except ProbeLost:
+                raise EngineUnavailable(t("probe.lost", during="startup")) from None
             except requests.RequestException:
                 pass
             if time.monotonic() >= next_state_look:  # an inspect per poll would slow the polling down
@@ -707,19 +805,30 @@ class Session:
         interrupted or failed create); on the normal path every resource is known already.
         """
         with signals_held():
-            for container in self.containers:
-                _quietly(lambda: container.remove(force=True))
+            # A network or probe still being made is waited for, so that it is known and removed
+            # (the network's job starts the probe's: read that one only once the first has ended).
+            for job in (lambda: self._network_job, lambda: self._probe_job):
+                if job() is not None and not job().wait(30.0):
+                    thorough = True
+            if self.probe is not None:
+                _quietly(lambda: self.probe.close())
+            # The learner's containers and the probe go at once: each removal is the engine's wait.
+            _all_at_once([lambda container=container: container.remove(force=True) for container in self.containers])
             if thorough:
                 _quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
             self.containers.clear()
-            for image_id in self.image_ids:
-                # noprune keeps the parent layers: they are the build cache of the next grading.
-                _quietly(lambda: self.client.images.remove(image_id, force=True, noprune=True))
+            # Then the network (in use until its containers are gone) and the images, at once.
+            # noprune keeps an image's parent layers: they are the build cache of the next grading.
+            _all_at_once(
+                [lambda network_id=network_id: self.client.api.remove_network(network_id) for network_id in self.network_ids]
+                + [lambda image_id=image_id: self.client.images.remove(image_id, force=True, noprune=True) for image_id in self.image_ids]
+            )
+            self.network_ids.clear()
             self.image_ids.clear()
 
 
-def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, prune_cache: bool = False) -> tuple[int, int]:
-    """Remove every container and image carrying the grader's label (or these labels); (containers, images) removed."""
+def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, prune_cache: bool = False) -> tuple[int, int, int]:
+    """Remove every container, image and network carrying the grader's label (or these labels); how many of each went."""
     selector = [f"{k}={v}" for k, v in labels.items()] if labels else [SESSION_LABEL]
     removed_containers = removed_images = 0
     # The low-level list calls: the high-level ones inspect each item, which races with
@@ -736,7 +845,14 @@ def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, pru
             removed_images += 1
         except docker.errors.APIError:
             pass
-    return removed_containers, removed_images
+    removed_networks = 0
+    for network in client.api.networks(filters={"label": selector}):  # once their containers are gone
+        try:
+            client.api.remove_network(network["Id"])
+            removed_networks += 1
+        except docker.errors.APIError:
+            pass
+    return removed_containers, removed_images, removed_networks
 
 
 def describe_exit(state: dict, logs: str) -> str:
@@ -951,6 +1067,38 @@ def _bytes_written(api: Any, container_id: str) -> int | None:
         return api._result(response, json=True).get("SizeRw")
     except Exception:  # the step may have just finished and its container gone
         return None
+
+
+def _all_at_once(actions: list[Callable[[], Any]]) -> None:
+    """Run cleanup actions in parallel threads and wait for all; none raises."""
+    if len(actions) <= 1:
+        for action in actions:
+            _quietly(action)
+        return
+    threads = [threading.Thread(target=_quietly, args=(action,), daemon=True) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _files_tar(files: dict[str, str]) -> bytes:
+    """A tar of these files of this machine at their container paths, read-only.
+
+    No folder entries: the engine makes missing parents itself, and an entry for a folder the
+    image has would change its owner and mode.
+    """
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for host, inside in files.items():
+            data = Path(host).read_bytes()
+            entry = tarfile.TarInfo(inside.lstrip("/"))
+            entry.size, entry.mode = len(data), 0o444
+            archive.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _quietly(action: Callable[[], Any]) -> None:

@@ -90,6 +90,9 @@ def _require_text(raw: dict, key: str, where: str, errors: list[str], example: s
     return value
 
 
+NETWORKS = ("internal", "open")  # run-time networks: no route out, or a normal bridge
+
+
 def _builder(raw: dict, where: str, default: str, errors: list[str]) -> str:
     """The `builder:` of a mapping (the course's, or an exercise's), validated."""
     value = raw.get("builder", default)
@@ -103,7 +106,7 @@ def _parse_exercise(raw: Any, where: str, errors: list[str], course_builder: str
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, title, folder and checks")
         return None
-    known = {"id", "title", "folder", "port", "checks", "plant", "builder"}
+    known = {"id", "title", "folder", "port", "checks", "plant", "builder", "network"}
     titles = {}
     for key in sorted(set(raw) - known, key=str):
         match = TRANSLATED_KEY.match(str(key))
@@ -135,9 +138,14 @@ def _parse_exercise(raw: Any, where: str, errors: list[str], course_builder: str
     for relative in plant:
         if relative.startswith("/") or ".." in relative.split("/"):
             errors.append(f"{where}.plant.{relative}: must be a path inside the submission folder")
+    network = raw.get("network", "internal")
+    if network not in NETWORKS:
+        errors.append(f"{where}.network: `{network}` is not one of {', '.join(NETWORKS)}; write `network: open` only if the app must reach the outside while it runs")
+        network = "internal"
     return ExerciseSpec(
         id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant, titles=titles,
         builder=_builder(raw, f"{where}.builder", course_builder, errors),
+        network=network,
     )
 
 

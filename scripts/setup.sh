@@ -75,19 +75,30 @@ if ! compose_v1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; t
 fi
 say "docker-compose 1.x: ${COMPOSE_V1:-none (LABKIT_COMPOSE=v1 cannot be used here)}"
 
+# A command the tests need, from Debian's packages when root on Debian/Ubuntu; without it
+# those tests are skipped (and fail under CI=true, which runs as root).
+# test_tool COMMAND PACKAGE WHAT-NEEDS-IT
+test_tool() {
+    if command -v "$1" >/dev/null 2>&1; then
+        say "$1 is there"
+    elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian's $2 with apt ($3)"
+        export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+        apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 \
+            || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1; } \
+            || say "apt-get could not install $2: $3 will be skipped"
+    else
+        say "no $1: $3 will be skipped (install $2 to run them)"
+    fi
+}
+
 # ---- 1c. a headless browser (the tests open the instructors' report.html in it) --
 step "browser"
-if command -v chromium >/dev/null 2>&1; then
-    say "chromium is there"
-elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian's chromium with apt (the report.html tests run in it)"
-    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
-        || say "apt-get could not install chromium: the browser tests will be skipped"
-else
-    say "no chromium: the browser tests of report.html will be skipped (install chromium to run them)"
-fi
+test_tool chromium chromium "the browser tests of report.html"
+
+# ---- 1d. iproute2 (the tests run the grader in a network namespace of its own) --
+step "ip"
+test_tool ip iproute2 "the engine-elsewhere and egress tests (network namespaces)"
 
 # ---- 2. base images ----------------------------------------------------------
 is_standin() { [[ $(docker image inspect -f '{{index .Config.Labels "org.labkit.standin"}}' "$1" 2>/dev/null) == true ]]; }

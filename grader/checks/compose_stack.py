@@ -375,6 +375,7 @@ def stack_run(ctx: Context) -> tuple[compose.StackRun | None, Outcome | None]:
             ctx.submission,
             session_id=ctx.session.id,
             exercise_id=ctx.exercise.id,
+            open_network=ctx.exercise.network == "open",
             compose_name=compose_file.name,
             api_service=params.get("api", "api"),
             client_service=params.get("client", "client"),

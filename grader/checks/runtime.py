@@ -47,10 +47,15 @@ def is_loopback(address: str) -> bool:
     return address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1") or address.startswith("::ffff:127.")
 
 
+# On a user-defined network (every grading has one) the engine's DNS resolver listens inside the
+# container's network namespace, on 127.0.0.11 and a random port: not the learner's app.
+ENGINE_DNS = "127.0.0.11"
+
+
 def describe_listeners(container: Container) -> tuple[list[tuple[str, int]] | None, str]:
-    """Read the container's listening sockets; None and the reason when they cannot be read."""
+    """Read the container's listening sockets (the engine's own DNS left out); None and the reason when they cannot be read."""
     code, output = container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
-    listeners = parse_listeners(output)
+    listeners = [(address, port) for address, port in parse_listeners(output) if address != ENGINE_DNS]
     if code not in (0, 1) and not listeners:
         return None, t("runtime.proc_unreadable", output=output.strip()[:100])
     return listeners, ""
@@ -83,11 +88,11 @@ def container_ready(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 
 @register("binds_all_interfaces", needs="container")
 def binds_all_interfaces(ctx: Context, params: Mapping[str, Any]) -> Outcome:
-    """The app listens on 0.0.0.0 (all interfaces) so a published port reaches it."""
+    """The app listens on 0.0.0.0 (all interfaces) so that other containers and published ports reach it."""
     port = ctx.exercise.port
     if ctx.run.ready:
-        # An HTTP answer through the published port proves the bind: docker-proxy reaches the
-        # container's own address, never its loopback. No need to look inside.
+        # An HTTP answer to the grader's probe proves the bind: the probe is another container on
+        # the network, which reaches the app's own address, never its loopback. No need to look inside.
         return Outcome.ok(t("binds_all_interfaces.reachable", port=port))
     state = ctx.run.container.state()
     if not state.get("Running"):

@@ -15,8 +15,8 @@ from grader.model import Status
 from grader.session import SESSION_LABEL
 
 
-def labelled(client, prefix: str = "") -> tuple[list[str], list[str]]:
-    """Ids of the containers and images on the engine whose grader label starts with PREFIX.
+def labelled(client, prefix: str = "") -> tuple[list[str], list[str], list[str]]:
+    """Ids of the containers, images and networks on the engine whose grader label starts with PREFIX.
 
     The low-level lists: the high-level ones inspect each item, which fails with NotFound when a
     grading removes it in between.
@@ -24,7 +24,8 @@ def labelled(client, prefix: str = "") -> tuple[list[str], list[str]]:
     selector = {"label": SESSION_LABEL}
     mine = lambda item: (item.get("Labels") or {}).get(SESSION_LABEL, "").startswith(prefix)  # noqa: E731
     containers = [c["Id"] for c in client.api.containers(all=True, filters=selector) if mine(c)]
-    return containers, [i["Id"] for i in client.api.images(all=True, filters=selector) if mine(i)]
+    images = [i["Id"] for i in client.api.images(all=True, filters=selector) if mine(i)]
+    return containers, images, [n["Id"] for n in client.api.networks(filters=selector) if mine(n)]
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,7 @@ def exercise01(exercise_spec):
 
 @pytest.fixture
 def no_leftovers(engine, monkeypatch):
-    """Fails the test when its gradings leave a container or a grader-labelled image behind.
+    """Fails the test when its gradings leave a container, a grader-labelled image or network behind.
 
     Each test's sessions get a prefix of their own (inherited by grader subprocesses), so
     another grader working on the same engine at the same time is not blamed on this test.
@@ -57,9 +58,10 @@ def no_leftovers(engine, monkeypatch):
     monkeypatch.setenv("LABKIT_SESSION_PREFIX", prefix)
     containers_before = {c["Id"] for c in _containers(engine)}
     yield prefix
-    containers, images = labelled(engine, prefix)
+    containers, images, networks = labelled(engine, prefix)
     assert not containers, "containers left behind"
     assert not images, "images left behind"
+    assert not networks, "networks left behind"
     # Build-step containers carry no label: a new unlabelled container that stays is a leak.
     # (Another build running on the same engine makes such containers come and go: wait a little.)
     deadline = time.monotonic() + 10

@@ -118,7 +118,7 @@ def test_signal_while_waiting_for_the_app_leaves_nothing(sig, repo, submission, 
     process = _start(repo, folder)
     try:
         _wait_for(process, "waiting for an HTTP answer")
-        assert len(labelled(engine, no_leftovers)[0]) == 1  # the learner's container runs now
+        assert len(labelled(engine, no_leftovers)[0]) == 2  # the learner's container and the grader's probe run now
         started = time.monotonic()
         process.send_signal(sig)
         assert process.wait(timeout=30) == 130
@@ -134,12 +134,12 @@ def test_clean_sweeps_what_a_killed_grader_left(repo, submission, engine, no_lef
         _wait_for(process, "waiting for an HTTP answer")
     finally:
         _stop(process)  # SIGKILL: no handler runs, leftovers stay
-    containers, images = labelled(engine, no_leftovers)
-    assert len(containers) == 1 and len(images) == 1
+    containers, images, networks = labelled(engine, no_leftovers)
+    assert len(containers) == 2 and len(images) == 1 and len(networks) == 1  # the app and the probe, on the grading's network
     completed = grader("clean", cwd=repo)
     assert completed.returncode == 0
     assert "removed" in completed.stdout and "labelled by the grader" in completed.stdout  # counts include any other grader's
-    assert labelled(engine, no_leftovers) == ([], [])
+    assert labelled(engine, no_leftovers) == ([], [], [])
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -85,4 +85,4 @@ def test_engine_out_of_disk_is_not_gradable(repo, submission, tmp_path):
         assert time.monotonic() - started < 120
         assert not results.exists()  # the machine's problem is nobody's grade
         client = engine.client()
-        assert labelled(client) == ([], [])
+        assert labelled(client) == ([], [], [])

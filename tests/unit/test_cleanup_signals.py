@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from grader import worker
-from grader.session import Session, signals_held
+from grader.session import Background, Session, signals_held
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +72,9 @@ class _Container:
     def __init__(self, on_remove):
         self.on_remove = on_remove
 
+    def start(self) -> None:
+        pass
+
     def remove(self, force: bool = False) -> None:
         self.on_remove()
 
@@ -121,7 +124,7 @@ class _Containers:
         self.made: list[str] = []
         self.removed: list[str] = []
 
-    def run(self, image_id, **options):
+    def create(self, image_id, **options):
         name = options["name"]
         self.made.append(name)  # the engine has made it...
         _stop_myself()  # ...and the stop lands before its answer
@@ -134,6 +137,9 @@ def test_a_stop_during_docker_run_waits_for_the_container_and_removes_it():
     client.containers = _Containers()
     with pytest.raises(KeyboardInterrupt):
         with Session(client=client, exercise_id="exercise-01", id="held2") as session:
+            # The grading's network and probe exist already (they are made in the background).
+            session.network_name, session.probe = "labkit-exercise-01-held2", object()
+            session._network_job = Background(lambda: None, "network")
             session.start("sha256:built", 5001)
     assert client.containers.removed == client.containers.made != []
     assert session.containers == []

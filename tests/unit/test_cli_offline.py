@@ -78,31 +78,39 @@ def test_clean_without_engine(capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("url", ["ssh://grader@build-2.invalid", "tcp://build-3.invalid:2376"])
-def test_an_engine_on_another_machine_is_refused_before_any_contact(url, capsys, monkeypatch):
+def test_an_engine_on_another_machine_is_asked_like_any_other(url, capsys, monkeypatch):
+    """No refusal by address: the grader reaches learner containers through the engine, wherever it runs."""
     import docker
 
+    asked = []
+
+    def from_env(*args, **kwargs):
+        asked.append(kwargs)
+        raise docker.errors.DockerException("no route to the engine")
+
     monkeypatch.setenv("DOCKER_HOST", url)
-    monkeypatch.setattr(docker, "from_env", lambda *a, **k: pytest.fail("the remote engine was contacted"))
+    monkeypatch.setattr(docker, "from_env", from_env)
     code, out, err = run(capsys, "exercise-01", "--path", str(SOLUTION))
-    assert code == 2
-    assert_one_clear_error(err, url, "another machine", "127.0.0.1")
-    assert out == ""
+    assert code == 2 and out == ""
+    assert_one_clear_error(err, "no Docker engine answered", url)
+    assert asked and asked[0]["use_ssh_client"] is url.startswith("ssh://")  # ssh:// through the ssh binary
 
 
-@pytest.mark.parametrize("url", ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2375", "tcp://localhost:2376", "ssh://me@127.0.0.1", ""])
-def test_engines_on_this_machine_are_testable(url):
-    from grader.session import remote_engine_problem
-
-    assert remote_engine_problem(url) is None
-
-
-def test_a_batch_leaves_a_remote_engine_out_with_the_reason(monkeypatch):
+def test_a_batch_takes_an_engine_on_another_machine(monkeypatch):
     from grader import engines
 
-    monkeypatch.setattr(engines, "client_for", lambda *a, **k: pytest.fail("the remote engine was contacted"))
+    class Client:
+        def version(self):
+            return {"Version": "28.1.1"}
+
+        def close(self):
+            pass
+
+    contacted = []
+    monkeypatch.setattr(engines, "client_for", lambda url, **kwargs: contacted.append(url) or Client())
     engine = engines.Engine("tcp://10.20.30.40:2376", jobs=1)
-    assert engine.connect() is False
-    assert engine.dead and "another machine" in engine.reason
+    assert engine.connect() is True
+    assert contacted == ["tcp://10.20.30.40:2376"] and engine.version == "28.1.1" and not engine.dead
 
 
 def test_list(capsys):

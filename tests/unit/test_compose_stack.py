@@ -340,6 +340,36 @@ def test_graded_document_adds_labels_and_limits_and_drops_ports_and_names(tmp_pa
     assert document["services"]["api"]["ports"] == ["5001:5001"]  # the learner's document is not changed
 
 
+def test_graded_document_makes_every_network_internal_and_labelled(tmp_path):
+    document = {
+        "services": {"api": {"image": "x", "networks": ["back"]}, "client": {"image": "x"}},
+        "networks": {"back": {"labels": {"tier": "backend"}}},
+    }
+    graded = graded_document(document, tmp_path, LABELS)
+    assert set(graded["networks"]) == {"back", "default"}  # the project's default network too
+    for network in graded["networks"].values():
+        assert network["internal"] is True and SESSION_LABEL in network["labels"]
+    assert graded["networks"]["back"]["labels"]["tier"] == "backend"
+
+
+def test_an_open_exercise_keeps_its_stack_networks_open(tmp_path):
+    graded = graded_document({"services": {"api": {"image": "x", "network_mode": "bridge"}}}, tmp_path, LABELS, open_network=True)
+    assert "internal" not in graded["networks"]["default"] and graded["networks"]["default"]["labels"] == LABELS
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"services": {"api": {"image": "x", "network_mode": "bridge"}}},
+        {"services": {"api": {"image": "x"}}, "networks": {"default": {"external": True, "name": "bridge"}}},
+    ],
+)
+def test_a_way_out_of_the_project_network_is_refused(tmp_path, document):
+    with pytest.raises(StackRefused) as refused:
+        graded_document(document, tmp_path, LABELS)
+    assert refused.value.reason == "outside_network"
+
+
 def test_graded_document_merges_the_learners_labels(tmp_path):
     document = {"services": {"api": {"build": {"context": ".", "labels": ["team=ml"]}, "labels": {"tier": "backend"}}}}
     graded = graded_document(document, tmp_path, LABELS)

@@ -155,6 +155,9 @@ class FakeSession:
     def __exit__(self, *exc_info):
         self.closed = True
 
+    def open_network(self, open_to_outside=False):
+        self.calls.append(f"network {'open' if open_to_outside else 'internal'}")
+
     def build(self, folder, dockerfile, timeout, on_progress=lambda text: None):
         self.calls.append("build")
         if not self.build_ok:
@@ -208,8 +211,9 @@ def test_grade_runs_every_stage_in_order_and_cleans_up(exercise, fake_session):
     report = grading.grade(exercise, SOLUTION, client=object(), progress=progress.append)
     (session,) = fake_session.instances
     assert session.closed
-    assert session.calls[:4] == ["build", "inspect sha256:" + "c" * 64, "inspect python:3.11-slim", "start"]
-    assert sorted(session.calls[4:]) == ["save", "wait /health"]  # the image is read while the app starts
+    # The network is asked for first: it is made while the image builds.
+    assert session.calls[:5] == ["network internal", "build", "inspect sha256:" + "c" * 64, "inspect python:3.11-slim", "start"]
+    assert sorted(session.calls[5:]) == ["save", "wait /health"]  # the image is read while the app starts
     assert [r.spec.id for r in report.results] == [c.id for c in exercise.checks]
     failed = {r.spec.kind: r.message for r in report.results if r.status is not Status.PASSED}
     assert failed == {}
@@ -296,7 +300,7 @@ def test_grade_failed_build_blocks_later_checks(exercise, monkeypatch):
     monkeypatch.setattr(grading, "Session", lambda client, exercise_id, **options: FakeSession(client, exercise_id, build_ok=False, **options))
     report = grading.grade(exercise, SOLUTION, client=object())
     (session,) = FakeSession.instances
-    assert session.closed and session.calls == ["build"]
+    assert session.closed and session.calls == ["network internal", "build"]
     results = by_kind(report)
     for kind in ("image_exposes", "image_size", "container_ready", "predictions"):
         assert results[kind].status is Status.BLOCKED, kind

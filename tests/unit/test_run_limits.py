@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from grader.session import Session
+from grader.session import Background, Session
 
 
 class _RecordingContainers:
     def __init__(self):
         self.kwargs = {}
 
-    def run(self, image_id, **kwargs):
+    def create(self, image_id, **kwargs):
         self.kwargs = kwargs
         raise RuntimeError("recorded")  # no engine: stop after the parameters are known
 
@@ -22,6 +22,8 @@ def _start_parameters(**limits) -> dict:
     client = type("Client", (), {})()
     client.containers = _RecordingContainers()
     session = Session(client=client, exercise_id="exercise-01", id="limits1")
+    session.network_name, session.probe = "labkit-exercise-01-limits1", object()  # made in the background
+    session._network_job = Background(lambda: None, "network")
     with pytest.raises(RuntimeError):
         session.start("sha256:img", 5001, RunLimits(**limits))
     return client.containers.kwargs
@@ -33,7 +35,8 @@ def test_learner_containers_get_memory_pids_and_a_low_cpu_weight_but_no_cpu_quot
     assert kwargs["pids_limit"] == 128 and kwargs["cap_drop"] == ["ALL"]
     assert kwargs["cpu_shares"] < 1024  # yields to the grader and the engine under contention
     assert kwargs["nano_cpus"] is None
-    assert kwargs["ports"] == {"5001/tcp": ("127.0.0.1", None)}
+    # The grading's network alone: no default bridge, and nothing published on any host.
+    assert kwargs["network"] == "labkit-exercise-01-limits1" and "ports" not in kwargs
 
 
 def test_a_cpu_quota_can_still_be_asked_for():

@@ -38,7 +38,7 @@ def test_fake_container_implements_the_protocol():
     fake = FakeContainer()
     for name in members:
         assert callable(getattr(fake, name))
-    assert fake.port == 5001 and isinstance(fake.host_port, int)
+    assert fake.port == 5001 and isinstance(fake.address, str)
 
 
 # -- parse_listeners -----------------------------------------------------------------------
@@ -135,6 +135,14 @@ def test_binds_other_port_fails_naming_it(make_ctx, run_kind, submission):
 def test_binds_nothing_listening_fails(make_ctx, run_kind, submission):
     outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, FakeContainer(proc_net=proc_net()), ready=False))
     assert not outcome.passed and "no process in the container listens" in outcome.message
+
+
+def test_the_engines_dns_resolver_is_not_taken_for_the_app(make_ctx, run_kind, submission):
+    """On a user-defined network the engine's resolver listens inside every container, on 127.0.0.11."""
+    dns = tcp_line(0, "0B00007F:AFE1")  # 127.0.0.11:45025
+    outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, FakeContainer(proc_net=proc_net([dns])), ready=False))
+    assert not outcome.passed and "no process in the container listens" in outcome.message
+    assert "127.0.0.11" not in outcome.message
 
 
 def test_binds_container_stopped_fails_with_exit_code(make_ctx, run_kind, submission):

@@ -66,6 +66,7 @@ def test_load_without_path_finds_the_repository_file(monkeypatch, tmp_path):
 def test_minimal_document_parses_with_defaults():
     (exercise,) = spec.parse({"exercises": [good_exercise()]})
     assert exercise.port == 5001
+    assert exercise.network == "internal"  # no route out at run time unless the exercise opens it
     (check,) = exercise.checks
     assert check.points == 5.0 and check.hint == "" and dict(check.params) == {}
 
@@ -174,11 +175,17 @@ def test_single_check_errors(check, where, says):
         (good_exercise(port=70000), "exercises[0].port", "not a TCP port"),
         (good_exercise(checks=[]), "exercises[0].checks", "missing or empty"),
         (good_exercise(id="Exercise 1"), "exercises[0].id", "lower-case"),
+        (good_exercise(network="closed"), "exercises[0].network", "network: open"),
     ],
 )
 def test_single_exercise_errors(exercise, where, says):
     errors = errors_of({"exercises": [exercise]})
     assert any(e.startswith(where + ":") and says in e for e in errors), errors
+
+
+def test_an_exercise_may_open_its_network():
+    (exercise,) = spec.parse({"exercises": [good_exercise(network="open")]})
+    assert exercise.network == "open"
 
 
 def test_errors_in_several_exercises_are_all_reported():

@@ -72,7 +72,7 @@ def make_response(status: int = 200, body: Any = None, text: str | None = None, 
     response._content = text.encode("utf-8")
     response.headers["Content-Type"] = content_type or "text/html; charset=utf-8"
     response.encoding = "utf-8"
-    response.url = "http://127.0.0.1:49153/"
+    response.url = "http://172.18.0.2:5001/"
     return response
 
 
@@ -92,7 +92,7 @@ class FakeContainer:
         port: int = 5001,
     ):
         self.port = port
-        self.host_port: int | None = 49153
+        self.address: str | None = "172.18.0.2"
         self.responder = responder or (lambda method, path, kwargs: make_response(200, {"status": "ok"}))
         self.proc_net = proc_net
         self.exec_code = exec_code
