@@ -17,10 +17,12 @@ Learner-facing wording lives in grader/checks/compose_stack.py; this module retu
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import io
 import os
 import re
+import shlex
 import signal
 import subprocess
 import tarfile
@@ -29,13 +31,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import docker
 import docker.errors
 import yaml
 
-from grader.session import EXERCISE_LABEL, SESSION_LABEL, signals_held
+from grader.session import EXERCISE_LABEL, SESSION_LABEL, is_podman, podman_health_due, podman_run_healthcheck, signals_held
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -229,10 +231,11 @@ def _check_host_access(name: str, service: dict, folder: Path) -> None:
             raise StackRefused("host_path", name, str(path), ("services", name, "env_file"))
 
 
-def graded_document(document: Any, folder: Path, labels: dict[str, str]) -> dict:
+def graded_document(document: Any, folder: Path, labels: dict[str, str], podman: bool = False) -> dict:
     """The compose document the grader runs: the learner's, with labels and limits, ports and names dropped.
 
     Raises StackRefused for a file that reaches into the host. `folder` is the copy it runs from.
+    With `podman`, exec-form health checks are written as the shell line they mean (podman_healthcheck).
     """
     graded = copy.deepcopy(document) if isinstance(document, dict) else {}
     services = graded.get("services")
@@ -255,6 +258,8 @@ def graded_document(document: Any, folder: Path, labels: dict[str, str]) -> dict
             build["labels"] = _merge_labels(build.get("labels"), {SESSION_LABEL: labels[SESSION_LABEL]})
             service["build"] = build
         service["labels"] = _merge_labels(service.get("labels"), labels)
+        if podman:
+            podman_healthcheck(service)
         service.pop("cap_add", None)  # every capability is dropped, as for a single graded container
         service.update(copy.deepcopy(LIMITS))
     for kind in ("volumes", "secrets", "configs"):
@@ -266,6 +271,20 @@ def graded_document(document: Any, folder: Path, labels: dict[str, str]) -> dict
             if value.get("file") and not _inside(folder, str(value["file"])):
                 raise StackRefused("host_path", str(key), str(value["file"]), (kind, key, "file"))
     return graded
+
+
+def podman_healthcheck(service: dict) -> None:
+    """Write an exec-form health check (`["CMD", "python", "-c", "import ..."]`) as one CMD-SHELL line.
+
+    Podman 4.3's Docker API joins the words of a created container's CMD test with spaces and
+    splits them again at every space (pkg/specgenutil makeHealthCheckFromCli), so an argument
+    with a space in it arrives cut into pieces and the probe fails for ever. A shell line, quoted
+    word by word, runs the same program with the same arguments.
+    """
+    healthcheck = service.get("healthcheck")
+    test = healthcheck.get("test") if isinstance(healthcheck, dict) else None
+    if isinstance(test, list) and len(test) > 1 and str(test[0]).upper() == "CMD" and any(" " in str(w) for w in test[1:]):
+        healthcheck["test"] = ["CMD-SHELL", shlex.join(str(word) for word in test[1:])]
 
 
 # -- what a run produced ----------------------------------------------------------------------
@@ -400,6 +419,39 @@ def _wait_exited(client: docker.DockerClient, project: str, service: str, deadli
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def _health_probes(client: docker.DockerClient, project: str) -> Iterator[None]:
+    """On Podman, run the project's due health probes while the stack comes up and runs.
+
+    Podman runs HEALTHCHECKs from systemd timers: without systemd (a container, WSL, CI) a
+    service stays `starting` for ever, and a `depends_on: service_healthy` waits for ever.
+    Docker runs them itself: nothing to do there.
+    """
+    if not is_podman(client):
+        yield
+        return
+    stop = threading.Event()
+
+    def probe() -> None:
+        api = client.api
+        while not stop.wait(POLL_SECONDS):
+            try:
+                for listed in api.containers(filters={"label": f"{PROJECT_LABEL}={project}"}):
+                    attrs = api.inspect_container(listed["Id"])
+                    if podman_health_due(attrs.get("State") or {}, attrs):
+                        podman_run_healthcheck(api, listed["Id"])
+            except Exception:  # a container went mid-listing; the next round sees the rest
+                continue
+
+    worker = threading.Thread(target=probe, name=f"health-{project}", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(10)
 
 
 def _states(client: docker.DockerClient, project: str) -> dict[str, ServiceState]:
@@ -572,7 +624,7 @@ def run_stack(
             return run
         document = yaml.safe_load((stack / compose_name).read_text(encoding="utf-8"))
         try:
-            graded = graded_document(document, stack, labels)
+            graded = graded_document(document, stack, labels, podman=is_podman(client))
         except StackRefused as refused:
             run.refused = refused
             run.duration = time.monotonic() - started
@@ -590,12 +642,13 @@ def run_stack(
                 progress(f"starting the stack (project {project})")
                 up_started = time.monotonic()
                 deadline = up_started + timeout
-                run.up_code, run.up_log, run.timed_out = _run_bounded(
-                    [*base, "up", "-d", "--no-build"], stack, timeout, progress, environment
-                )
-                if run.up_code == 0:
-                    progress(f"waiting for the {client_service} to finish")
-                    run.timed_out = not _wait_exited(client, project, client_service, deadline)
+                with _health_probes(client, project):
+                    run.up_code, run.up_log, run.timed_out = _run_bounded(
+                        [*base, "up", "-d", "--no-build"], stack, timeout, progress, environment
+                    )
+                    if run.up_code == 0:
+                        progress(f"waiting for the {client_service} to finish")
+                        run.timed_out = not _wait_exited(client, project, client_service, deadline)
                 run.run_seconds = time.monotonic() - up_started
                 run.services = _states(client, project)
                 run.created = len(run.services)

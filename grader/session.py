@@ -779,8 +779,9 @@ def podman_complete_inspect(api: Any, attrs: dict) -> None:
         native = api._result(response, json=True)
     except Exception:
         return
-    if not config.get("Healthcheck") and native.get("HealthCheck"):
-        config["Healthcheck"] = native["HealthCheck"]
+    healthcheck = native.get("Healthcheck") or native.get("HealthCheck")  # top level, whichever spelling
+    if not config.get("Healthcheck") and healthcheck:
+        config["Healthcheck"] = healthcheck
     attrs["ManifestType"] = native.get("ManifestType", "")
 
 

@@ -84,8 +84,9 @@ start_service() {
     mkdir -p "$SOCKET_DIR"
     rm -f "$SOCKET"
     say "starting podman system service on unix://$SOCKET (log: $LOG)"
-    # BUILDAH_FORMAT: the builds this service makes keep Docker's format whatever the endpoint.
-    BUILDAH_FORMAT=docker setsid nohup podman system service --time=0 "unix://$SOCKET" \
+    # No BUILDAH_FORMAT needed: Podman's Docker-API /build always writes Docker's image format
+    # (HEALTHCHECK kept; pkg/api/handlers/compat/images_build.go, v4.3.1 to v5).
+    setsid nohup podman system service --time=0 "unix://$SOCKET" \
         >>"$LOG" 2>&1 </dev/null &
     echo $! >"$SOCKET_DIR/service.pid"
     disown 2>/dev/null || true
