@@ -8,7 +8,7 @@
 #   3. `podman system service` on $LABKIT_PODMAN_SOCKET, started detached so it outlives this
 #      script, waited for with a bounded poll.
 #   4. The base images, copied from Docker (`docker save | podman load`) and copied again when
-#      Docker's image id differs from the one recorded at the last copy (a rebuilt stand-in).
+#      Docker's image id differs from Podman's (a rebuilt stand-in).
 #
 # Usable on its own: scripts/podman.sh. Grade on it with
 #   DOCKER_HOST=unix:///run/labkit-podman/podman.sock python -m grader exercise-01
@@ -22,8 +22,6 @@ LOG=${LABKIT_PODMAN_LOG:-/var/log/podman-labkit.log}
 CONF=/etc/containers/containers.conf
 BASE_IMAGES=${BASE_IMAGES:-python:3.11-slim}
 WAIT_SECONDS=${PODMAN_WAIT_SECONDS:-30}
-# Where the id of the Docker image each base image was copied from is kept.
-LOADED_DIR=$SOCKET_DIR/loaded
 
 say() { printf '    %s\n' "$*"; }
 skip() { say "Podman: $* (the Podman tests skip here, and fail under CI=true)"; exit 0; }
@@ -106,25 +104,23 @@ stop_service() {
     rm -f "$SOCKET_DIR/service.pid"
 }
 
-# Copy IMAGE from Docker into Podman when Podman lacks it or Docker's id changed since the last copy.
+# Copy IMAGE from Docker into Podman when Podman lacks it or has another id (a rebuilt stand-in):
+# `podman load` keeps Docker's image config, so the same image has the same id in both.
 load_image() {
-    local image=$1 docker_id record
+    local image=$1 docker_id podman_id full=$1
     docker_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null) || { say "$image: not in Docker, not copied"; return 0; }
-    record=$LOADED_DIR/$(tr '/:' '__' <<<"$image")
-    local full=$image
     [[ $full == */* ]] || full=docker.io/library/$full
-    if podman image exists "$full" && [[ $(cat "$record" 2>/dev/null) == "$docker_id" ]]; then
-        say "$image: in Podman, copied from Docker's ${docker_id:7:12}"
+    podman_id=$(podman image inspect -f '{{.Id}}' "$full" 2>/dev/null || true)
+    if [[ ${docker_id#sha256:} == "${podman_id#sha256:}" ]]; then
+        say "$image: in Podman, the same image as Docker's (${docker_id:7:12})"
         return 0
     fi
-    say "$image: copying Docker's ${docker_id:7:12} into Podman (docker save | podman load)"
+    say "$image: copying Docker's ${docker_id:7:12} into Podman${podman_id:+ (it had ${podman_id:0:12})} (docker save | podman load)"
     local loaded
     loaded=$(docker save "$image" | podman load 2>&1) || { say "podman load failed: $(tail -n 1 <<<"$loaded")"; return 1; }
     # `podman load` of a short name tags it localhost/NAME: Docker's name is what FROM resolves to.
     podman tag "$image" "$full" 2>/dev/null || podman tag "localhost/$image" "$full"
     podman rmi "localhost/$image" >/dev/null 2>&1 || true
-    mkdir -p "$LOADED_DIR"
-    echo "$docker_id" >"$record"
 }
 
 main() {
