@@ -278,12 +278,13 @@ def podman_healthcheck(service: dict) -> None:
 
     Podman 4.3's Docker API joins the words of a created container's CMD test with spaces and
     splits them again at every space (pkg/specgenutil makeHealthCheckFromCli), so an argument
-    with a space in it arrives cut into pieces and the probe fails for ever. A shell line, quoted
-    word by word, runs the same program with the same arguments.
+    with a space in it arrives cut into pieces and the probe fails for ever; and a program that
+    is not in the image fails with no output at all, where Docker says which one. A shell line,
+    quoted word by word, runs the same program with the same arguments, and names a missing one.
     """
     healthcheck = service.get("healthcheck")
     test = healthcheck.get("test") if isinstance(healthcheck, dict) else None
-    if isinstance(test, list) and len(test) > 1 and str(test[0]).upper() == "CMD" and any(" " in str(w) for w in test[1:]):
+    if isinstance(test, list) and len(test) > 1 and str(test[0]).upper() == "CMD":
         healthcheck["test"] = ["CMD-SHELL", shlex.join(str(word) for word in test[1:])]
 
 

@@ -84,9 +84,12 @@ def test_exec_form_compose_health_checks_become_one_quoted_shell_line():
     assert service["healthcheck"]["test"] == [
         "CMD-SHELL", "python -c 'import urllib.request; urllib.request.urlopen('\"'\"'http://x'\"'\"')'"
     ]
-    untouched = {"healthcheck": {"test": ["CMD", "python", "healthcheck.py"]}}
-    compose.podman_healthcheck(untouched)
-    assert untouched["healthcheck"]["test"] == ["CMD", "python", "healthcheck.py"]
+    missing = {"healthcheck": {"test": ["CMD", "curl", "-f", "http://localhost:5001/health"]}}
+    compose.podman_healthcheck(missing)
+    assert missing["healthcheck"]["test"] == ["CMD-SHELL", "curl -f http://localhost:5001/health"]  # sh names a missing curl
+    shell = {"healthcheck": {"test": "curl -f http://x || exit 1"}}
+    compose.podman_healthcheck(shell)
+    assert shell["healthcheck"]["test"] == "curl -f http://x || exit 1"
 
 
 def test_graded_document_rewrites_health_checks_only_on_podman(tmp_path):
