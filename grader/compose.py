@@ -37,7 +37,9 @@ import docker
 import docker.errors
 import yaml
 
-from grader.session import EXERCISE_LABEL, SESSION_LABEL, is_podman, podman_health_due, podman_run_healthcheck, signals_held
+from grader.session import (
+    EXERCISE_LABEL, SESSION_LABEL, is_podman, podman_health_due, podman_run_healthcheck, remove_container, signals_held,
+)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -549,11 +551,19 @@ def _remove_project(client: docker.DockerClient, project: str) -> None:
     """Remove by label what `down` left of one project (containers first: they hold the rest)."""
     selector = {"label": f"{PROJECT_LABEL}={project}"}
     for container in client.containers.list(all=True, filters=selector):
-        _quietly(lambda: container.remove(force=True, v=True))
+        _quietly(lambda: _remove_container(client, container))
     for network in client.networks.list(filters=selector):
         _quietly(network.remove)
     for volume in client.volumes.list(filters=selector):
         _quietly(lambda: volume.remove(force=True))
+
+
+def _remove_container(client: docker.DockerClient, container: Any) -> None:
+    """Force-remove a stack's container with its anonymous volumes, never waiting on a stop (see remove_container)."""
+    if is_podman(client):
+        remove_container(client, container.id, volumes=True)
+    else:
+        container.remove(force=True, v=True)
 
 
 def _remove_images(client: docker.DockerClient, session_id: str) -> None:
@@ -572,7 +582,7 @@ def sweep_compose(client: docker.DockerClient, prefix: str = PROJECT_PREFIX) -> 
     mine = lambda resource: (resource.attrs.get("Labels") or {}).get(PROJECT_LABEL, "").startswith(prefix)  # noqa: E731
     for container in client.containers.list(all=True, filters={"label": PROJECT_LABEL}):
         if (container.labels or {}).get(PROJECT_LABEL, "").startswith(prefix):
-            if _quietly(lambda: container.remove(force=True, v=True)):
+            if _quietly(lambda: _remove_container(client, container)):
                 removed["containers"] += 1
     for network in client.networks.list(filters={"label": PROJECT_LABEL}):
         if mine(network) and _quietly(network.remove):

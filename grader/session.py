@@ -766,18 +766,18 @@ def sweep(client: docker.DockerClient, labels: dict[str, str] | None = None, pru
     return removed_containers, removed_images
 
 
-def remove_container(client: docker.DockerClient, container_id: str) -> None:
-    """Force-remove a container without waiting for its stop signal to be ignored.
+def remove_container(client: docker.DockerClient, container_id: str, volumes: bool = False) -> None:
+    """Force-remove a container (with its anonymous volumes when asked) without waiting for its stop signal to be ignored.
 
     Docker's forced removal kills at once; Podman's (4.3, through Docker's API) first sends the
     stop signal and waits the 10 s a Python PID 1 ignores it for. Its own endpoint takes a timeout.
     """
     api = client.api
     if is_podman(client):
-        response = api._delete(api._url("/libpod/containers/{0}", container_id), params={"force": True, "timeout": 0})
-        api._raise_for_status(response)
+        params = {"force": True, "timeout": 0, "volumes": volumes}
+        api._raise_for_status(api._delete(api._url("/libpod/containers/{0}", container_id), params=params))
         return
-    api.remove_container(container_id, force=True)
+    api.remove_container(container_id, force=True, v=volumes)
 
 
 # -- Podman: the facts its Docker API leaves out, and the work it leaves undone -------------------
