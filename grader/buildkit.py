@@ -137,17 +137,11 @@ def choose_builder(requested: str, dockerfile: Dockerfile | None, client: Any) -
         return "buildkit"
     wanted = buildx_plugin() is not None or (needs_buildkit(dockerfile) and find_buildkit_cli() is not None)
     # Asked only when BuildKit is in view, so a grading on the classic builder costs no round trip.
-    return "buildkit" if wanted and not is_podman(client) else "classic"
+    if not wanted:
+        return "classic"
+    from grader.session import is_podman  # known from the connection's /_ping
 
-
-def is_podman(client: Any) -> bool:
-    """True when the engine is Podman serving Docker's API (read from the /version kept at connect)."""
-    from grader.engine_connect import product_of, version_answer
-
-    try:
-        return product_of(version_answer(client)) == "Podman"
-    except Exception:  # an engine that cannot say is treated as Docker
-        return False
+    return "classic" if is_podman(client) else "buildkit"
 
 
 @dataclass

@@ -17,10 +17,12 @@ Learner-facing wording lives in grader/checks/compose_stack.py; this module retu
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import io
 import os
 import re
+import shlex
 import signal
 import subprocess
 import tarfile
@@ -29,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import docker
 import docker.errors
@@ -37,7 +39,9 @@ import yaml
 
 from grader.engine_connect import endpoint_of, executables_on_path
 from grader.i18n import t
-from grader.session import EXERCISE_LABEL, SESSION_LABEL, signals_held
+from grader.session import (
+    EXERCISE_LABEL, SESSION_LABEL, is_podman, podman_health_due, podman_run_healthcheck, remove_container, signals_held,
+)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -265,12 +269,13 @@ def _check_host_access(name: str, service: dict, folder: Path) -> None:
             raise StackRefused("host_path", name, str(path), ("services", name, "env_file"))
 
 
-def graded_document(document: Any, folder: Path, labels: dict[str, str], open_network: bool = False) -> dict:
+def graded_document(document: Any, folder: Path, labels: dict[str, str], open_network: bool = False, podman: bool = False) -> dict:
     """The compose document the grader runs: the learner's, with labels and limits, ports and names dropped.
 
     Its networks (the project's default one included) are internal, with no route out, unless
     the exercise opens them, and labelled as everything the grader makes.
     Raises StackRefused for a file that reaches into the host. `folder` is the copy it runs from.
+    With `podman`, exec-form health checks are written as the shell line they mean (podman_healthcheck).
     """
     graded = copy.deepcopy(document) if isinstance(document, dict) else {}
     services = graded.get("services")
@@ -293,6 +298,8 @@ def graded_document(document: Any, folder: Path, labels: dict[str, str], open_ne
             build["labels"] = _merge_labels(build.get("labels"), {SESSION_LABEL: labels[SESSION_LABEL]})
             service["build"] = build
         service["labels"] = _merge_labels(service.get("labels"), labels)
+        if podman:
+            podman_healthcheck(service)
         service.pop("cap_add", None)  # every capability is dropped, as for a single graded container
         service.update(copy.deepcopy(LIMITS))
         mode = service.get("network_mode")
@@ -326,6 +333,21 @@ def _graded_networks(graded: dict, labels: dict[str, str], open_network: bool) -
         config["labels"] = _merge_labels(config.get("labels"), labels)
         networks[name] = config
     graded["networks"] = networks
+
+
+def podman_healthcheck(service: dict) -> None:
+    """Write an exec-form health check (`["CMD", "python", "-c", "import ..."]`) as one CMD-SHELL line.
+
+    Podman 4.3's Docker API joins the words of a created container's CMD test with spaces and
+    splits them again at every space (pkg/specgenutil makeHealthCheckFromCli), so an argument
+    with a space in it arrives cut into pieces and the probe fails for ever; and a program that
+    is not in the image fails with no output at all, where Docker says which one. A shell line,
+    quoted word by word, runs the same program with the same arguments, and names a missing one.
+    """
+    healthcheck = service.get("healthcheck")
+    test = healthcheck.get("test") if isinstance(healthcheck, dict) else None
+    if isinstance(test, list) and len(test) > 1 and str(test[0]).upper() == "CMD":
+        healthcheck["test"] = ["CMD-SHELL", shlex.join(str(word) for word in test[1:])]
 
 
 # -- what a run produced ----------------------------------------------------------------------
@@ -473,6 +495,39 @@ def _wait_exited(client: docker.DockerClient, project: str, service: str, deadli
         time.sleep(POLL_SECONDS)
 
 
+@contextlib.contextmanager
+def _health_probes(client: docker.DockerClient, project: str) -> Iterator[None]:
+    """On Podman, run the project's due health probes while the stack comes up and runs.
+
+    Podman runs HEALTHCHECKs from systemd timers: without systemd (a container, WSL, CI) a
+    service stays `starting` for ever, and a `depends_on: service_healthy` waits for ever.
+    Docker runs them itself: nothing to do there.
+    """
+    if not is_podman(client):
+        yield
+        return
+    stop = threading.Event()
+
+    def probe() -> None:
+        api = client.api
+        while not stop.wait(POLL_SECONDS):
+            try:
+                for listed in api.containers(filters={"label": f"{PROJECT_LABEL}={project}"}):
+                    attrs = api.inspect_container(listed["Id"])
+                    if podman_health_due(attrs.get("State") or {}, attrs):
+                        podman_run_healthcheck(api, listed["Id"])
+            except Exception:  # a container went mid-listing; the next round sees the rest
+                continue
+
+    worker = threading.Thread(target=probe, name=f"health-{project}", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(10)
+
+
 def _states(client: docker.DockerClient, project: str) -> dict[str, ServiceState]:
     states = {}
     for container in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}):
@@ -567,11 +622,19 @@ def _remove_project(client: docker.DockerClient, project: str) -> None:
     """Remove by label what `down` left of one project (containers first: they hold the rest)."""
     selector = {"label": f"{PROJECT_LABEL}={project}"}
     for container in client.containers.list(all=True, filters=selector):
-        _quietly(lambda: container.remove(force=True, v=True))
+        _quietly(lambda: _remove_container(client, container))
     for network in client.networks.list(filters=selector):
         _quietly(network.remove)
     for volume in client.volumes.list(filters=selector):
         _quietly(lambda: volume.remove(force=True))
+
+
+def _remove_container(client: docker.DockerClient, container: Any) -> None:
+    """Force-remove a stack's container with its anonymous volumes, never waiting on a stop (see remove_container)."""
+    if is_podman(client):
+        remove_container(client, container.id, volumes=True)
+    else:
+        container.remove(force=True, v=True)
 
 
 def _remove_images(client: docker.DockerClient, session_id: str) -> None:
@@ -590,7 +653,7 @@ def sweep_compose(client: docker.DockerClient, prefix: str = PROJECT_PREFIX) -> 
     mine = lambda resource: (resource.attrs.get("Labels") or {}).get(PROJECT_LABEL, "").startswith(prefix)  # noqa: E731
     for container in client.containers.list(all=True, filters={"label": PROJECT_LABEL}):
         if (container.labels or {}).get(PROJECT_LABEL, "").startswith(prefix):
-            if _quietly(lambda: container.remove(force=True, v=True)):
+            if _quietly(lambda: _remove_container(client, container)):
                 removed["containers"] += 1
     for network in client.networks.list(filters={"label": PROJECT_LABEL}):
         if mine(network) and _quietly(network.remove):
@@ -645,7 +708,7 @@ def run_stack(
             return run
         document = yaml.safe_load((stack / compose_name).read_text(encoding="utf-8"))
         try:
-            graded = graded_document(document, stack, labels, open_network)
+            graded = graded_document(document, stack, labels, open_network, podman=is_podman(client))
         except StackRefused as refused:
             run.refused = refused
             run.duration = time.monotonic() - started
@@ -665,12 +728,13 @@ def run_stack(
                 progress(f"starting the stack (project {project})")
                 up_started = time.monotonic()
                 deadline = up_started + timeout
-                run.up_code, run.up_log, run.timed_out = _run_bounded(
-                    [*base, "up", "-d", "--no-build"], stack, timeout, progress, environment
-                )
-                if run.up_code == 0:
-                    progress(f"waiting for the {client_service} to finish")
-                    run.timed_out = not _wait_exited(client, project, client_service, deadline)
+                with _health_probes(client, project):
+                    run.up_code, run.up_log, run.timed_out = _run_bounded(
+                        [*base, "up", "-d", "--no-build"], stack, timeout, progress, environment
+                    )
+                    if run.up_code == 0:
+                        progress(f"waiting for the {client_service} to finish")
+                        run.timed_out = not _wait_exited(client, project, client_service, deadline)
                 run.run_seconds = time.monotonic() - up_started
                 run.services = _states(client, project)
                 run.created = len(run.services)

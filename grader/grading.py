@@ -207,6 +207,7 @@ def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress:
         return
     progress(t("progress.inspecting"))
     ctx.image = session.inspect_image(ctx.build.image_id)
+    _refuse_dropped_healthcheck(ctx)
     base = final_base_reference(ctx)
     ctx.base_image = session.inspect_image(base) if base else None
     if ctx.base_image is not None:
@@ -218,6 +219,22 @@ def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress:
         ctx.facts["layers_added"] = layers_added(ctx)
     if added is not None:
         ctx.facts["added_mb"] = round(added / 1e6, 1)
+
+
+def _refuse_dropped_healthcheck(ctx: Context) -> None:
+    """Not gradable when the engine built an OCI image from a Dockerfile with a HEALTHCHECK.
+
+    OCI images cannot hold one, so the engine dropped it (a Podman or buildah set to build OCI);
+    charging the learner for it would be a wrong 0.
+    """
+    manifest = str((ctx.image or {}).get("ManifestType") or "")
+    declared = ctx.dockerfile.find("HEALTHCHECK", stage_only_final=True) if ctx.dockerfile else []
+    if "oci" in manifest and declared and not ((ctx.image or {}).get("Config") or {}).get("Healthcheck"):
+        from grader.session import engine_address
+
+        raise EngineUnavailable(
+            t("engine.oci_without_healthcheck", address=engine_address(), manifest=manifest, line=declared[-1].line)
+        )
 
 
 def final_base_reference(ctx: Context) -> str | None:

@@ -124,6 +124,12 @@ for image in $BASE_IMAGES; do
     "$ROOT/scripts/make-standin-image.sh" "$image"
 done
 
+# ---- 2b. Podman (optional) --------------------------------------------------------
+# Podman's Docker-compatible API, for grading on Podman and the Podman tests of `make test`.
+# Never fails setup: where Podman cannot be had it says so, and those tests skip (fail under CI).
+step "podman"
+"$ROOT/scripts/podman.sh" || say "scripts/podman.sh failed: the Podman tests will skip (fail under CI=true)"
+
 # ---- 3. venv -----------------------------------------------------------------
 step "python venv"
 if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import sys, pip' >/dev/null 2>&1; then
@@ -200,6 +206,12 @@ compose_line="none (exercise-06 cannot be graded)"
 [[ -n $COMPOSE ]] && compose_line="$COMPOSE ($COMPOSE_VERSION)"
 printf '    %-18s %s\n' "compose" "$compose_line"
 printf '    %-18s %s\n' "compose 1.29" "${COMPOSE_V1:-none}"
+podman_socket=${LABKIT_PODMAN_SOCKET:-/run/labkit-podman/podman.sock}
+if curl -sf --max-time 5 --unix-socket "$podman_socket" http://d/_ping >/dev/null 2>&1; then
+    printf '    %-18s %s\n' "podman" "$(podman --version 2>/dev/null), DOCKER_HOST=unix://$podman_socket"
+else
+    printf '    %-18s %s\n' "podman" "none (the Podman tests skip; scripts/podman.sh says why)"
+fi
 for image in $BASE_IMAGES; do
     id=$(docker image inspect -f '{{.Id}}' "$image")
     size=$(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }')

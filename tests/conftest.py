@@ -36,16 +36,24 @@ def repo() -> Path:
     return REPO
 
 
+def on_podman() -> bool:
+    """The tests run on Podman's Docker API (`make test-podman`)."""
+    return os.environ.get("LABKIT_ENGINE") == "podman"
+
+
 @pytest.fixture(scope="session")
 def engine():
     """A client for the real engine; skipped without one, but a failure under CI=true."""
-    from grader.session import EngineUnavailable, connect
+    from grader.session import EngineUnavailable, connect, is_podman
 
+    wanted = os.environ.get("LABKIT_ENGINE", "")  # `make test-podman` sets "podman"
     try:
         client = connect()
     except EngineUnavailable as error:
         if os.environ.get("CI") or os.environ.get("LABKIT_REQUIRE_ENGINE"):
-            pytest.fail(f"CI needs a Docker engine and none answered: {error}")
-        pytest.skip(f"no Docker engine: {error}")
+            pytest.fail(f"CI needs a {wanted or 'Docker'} engine and none answered: {error}")
+        pytest.skip(f"no {wanted or 'Docker'} engine: {error}" + (" (make setup runs scripts/podman.sh)" if wanted else ""))
+    if wanted == "podman" and not is_podman(client):
+        pytest.fail(f"LABKIT_ENGINE=podman, but the engine at {os.environ.get('DOCKER_HOST', 'the default socket')} is not Podman")
     yield client
     client.close()

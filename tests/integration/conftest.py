@@ -60,8 +60,12 @@ def no_leftovers(engine, monkeypatch):
     yield prefix
     containers, images, networks = labelled(engine, prefix)
     assert not containers, "containers left behind"
-    assert not images, "images left behind"
-    assert not networks, "networks left behind"
+    assert not images, "images left behind"  # all=True: Podman's labelled intermediate images too
+    assert not networks, f"networks left behind: {networks}"
+    project_networks, volumes, pods = projects_left(engine, prefix)
+    assert not project_networks, f"Compose networks left behind: {project_networks}"
+    assert not volumes, f"volumes left behind: {volumes}"
+    assert not pods, f"pods left behind: {pods}"
     # Build-step containers carry no label: a new unlabelled container that stays is a leak.
     # (Another build running on the same engine makes such containers come and go: wait a little.)
     deadline = time.monotonic() + 10
@@ -71,6 +75,24 @@ def no_leftovers(engine, monkeypatch):
             break
         time.sleep(0.5)
     assert not new, f"new containers left on the engine: {new}"
+
+
+def projects_left(client, prefix: str) -> tuple[list[str], list[str], list[str]]:
+    """Networks, volumes and (Podman) pods named after a Compose project of a session starting with PREFIX.
+
+    A grader's project is `labkit-<session id>`; Compose names its network and volumes after it.
+    """
+    from grader.session import is_podman
+
+    mine = f"labkit-{prefix}".lower()
+    networks = [n["Name"] for n in client.api.networks() if n.get("Name", "").startswith(mine)]
+    volumes = [v["Name"] for v in (client.api.volumes().get("Volumes") or []) if v.get("Name", "").startswith(mine)]
+    pods: list[str] = []
+    if is_podman(client):  # Podman's own endpoint: Docker's API has no pods
+        api = client.api
+        pods = [p.get("Name", "") for p in api._result(api._get(api._url("/libpod/pods/json")), json=True) or []]
+        pods = [name for name in pods if name.lower().startswith(mine) or "labkit" in name.lower()]
+    return networks, volumes, pods
 
 
 def _containers(engine) -> list[dict]:
