@@ -104,6 +104,24 @@ stop_service() {
     rm -f "$SOCKET_DIR/service.pid"
 }
 
+# Docker sets the FORWARD policy to DROP, and netavark (1.4) adds no accept rule for an internal
+# network's own bridge: with br_netfilter on, two containers on one internal network (the
+# learner's app and the grader's probe) cannot talk. Accept bridged traffic inside one Podman
+# bridge only; nothing routed, so an internal network still has no way out. A machine with
+# Podman alone (policy ACCEPT) needs none of this.
+allow_inside_podman_bridges() {
+    command -v iptables >/dev/null 2>&1 || return 0
+    iptables -nL DOCKER-USER >/dev/null 2>&1 || return 0
+    local rule=(DOCKER-USER -m physdev --physdev-is-bridged -i podman+ -o podman+
+                -m comment --comment "labkit: traffic inside one Podman network" -j ACCEPT)
+    iptables -C "${rule[@]}" 2>/dev/null && return 0
+    if iptables -I "${rule[@]}" 2>/dev/null; then
+        say "iptables: traffic inside one Podman network accepted (Docker's FORWARD policy drops it)"
+    else
+        say "iptables refused the rule for Podman's internal networks: gradings on Podman will not reach the app"
+    fi
+}
+
 # Copy IMAGE from Docker into Podman when Podman lacks it or has another id (a rebuilt stand-in):
 # `podman load` keeps Docker's image config, so the same image has the same id in both.
 load_image() {
@@ -119,7 +137,8 @@ load_image() {
     local loaded
     loaded=$(docker save "$image" | podman load 2>&1) || { say "podman load failed: $(tail -n 1 <<<"$loaded")"; return 1; }
     # `podman load` of a short name tags it localhost/NAME: Docker's name is what FROM resolves to.
-    podman tag "$image" "$full" 2>/dev/null || podman tag "localhost/$image" "$full"
+    # Tagged by id: the short name would resolve to the copy Podman had before (docker.io first).
+    podman tag "${docker_id#sha256:}" "$full"
     podman rmi "localhost/$image" >/dev/null 2>&1 || true
 }
 
@@ -146,6 +165,7 @@ main() {
         podman_answers || start_service || skip "podman system service did not answer within ${WAIT_SECONDS} s (see $LOG)"
     fi
     say "service answers on unix://$SOCKET"
+    [[ $(id -u) -eq 0 ]] && allow_inside_podman_bridges
     if docker info >/dev/null 2>&1; then
         for image in $BASE_IMAGES; do load_image "$image" || true; done
     else
