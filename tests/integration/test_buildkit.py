@@ -126,7 +126,7 @@ def test_signal_during_build_leaves_nothing(sig, repo, submission, engine, no_le
             process.kill()
             process.wait()
     assert not _sleeping_steps()  # BuildKit's step process is gone with the cancelled build
-    assert labelled(engine, no_leftovers) == ([], [])
+    assert labelled(engine, no_leftovers) == ([], [], [])
 
 
 def _sleeping_steps() -> list[int]:
