@@ -57,6 +57,21 @@ class Engine:
             subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(self.root, ignore_errors=True)
         subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
+        _bridged_traffic_rule("-D", self.root.name)
+
+
+def _bridged_traffic_rule(action: str, name: str) -> None:
+    """Add (-I) or delete (-D) the rule that lets containers on one of this engine's networks talk.
+
+    The engine runs with --iptables=false, and the main engine's FORWARD policy is DROP: with
+    br_netfilter on, traffic inside this engine's networks (the learner's app and the grader's
+    probe) would be dropped. Bridged traffic only: nothing routed, so an internal network still
+    has no way out.
+    """
+    rule = ["DOCKER-USER", "-m", "physdev", "--physdev-is-bridged", "-m", "comment", "--comment", f"labkit test engine {name}", "-j", "ACCEPT"]
+    if action == "-I" and subprocess.run(["iptables", "-C", *rule], capture_output=True).returncode == 0:
+        return
+    subprocess.run(["iptables", action, *rule], check=False, capture_output=True)
 
 
 def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None = None, tcp: bool = False) -> Engine:
@@ -90,6 +105,7 @@ def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None 
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     engine = Engine(root, process, bridge, tcp_port)
+    _bridged_traffic_rule("-I", root.name)
     deadline = time.monotonic() + 60
     while True:
         try:
