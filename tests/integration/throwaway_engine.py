@@ -52,12 +52,17 @@ class Engine:
             except subprocess.TimeoutExpired:
                 self.kill()
         subprocess.run(["pkill", "-f", f"containerd.*{self.root}"], check=False)
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if str(self.root) in line.split()[1]]
-        for mount in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mount], check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
+        _remove_folder(self.root)
         subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
         _bridged_traffic_rule("-D", self.root.name)
+
+
+def _remove_folder(root: Path) -> None:
+    """Unmount what an engine mounted under ROOT (its data root binds itself), then delete ROOT."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if str(root) in line.split()[1]]
+    for mount in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _bridged_traffic_rule(action: str, name: str) -> None:
@@ -84,8 +89,8 @@ def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None 
         raise RuntimeError("a second engine needs root and dockerd")
     root = Path(f"/tmp/labkit-{name}")
     bridge = f"lk-{name}"[:15]
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
+    _remove_folder(root)  # what an earlier run that was killed left, mounts included
+    root.mkdir(parents=True, exist_ok=True)
     if disk_mb:
         (root / "data").mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={disk_mb}m", "tmpfs", str(root / "data")], check=True)
