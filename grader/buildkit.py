@@ -27,6 +27,9 @@ from grader.context import BuildResult
 from grader.dockerfile import Dockerfile, Instruction, image_of
 from grader.i18n import t
 
+# The session imports this module lazily, so its constants can be read at import time here.
+from grader.session import DISK_LOOK_SECONDS, LOG_TAIL_LINES  # noqa: E402
+
 if TYPE_CHECKING:  # the session imports this module: only for type hints
     from grader.session import Session
 
@@ -36,7 +39,6 @@ VERTEX_STATUS = re.compile(r"^#(\d+) (CACHED|DONE|CANCELED|ERROR)\b:? ?(.*)$")
 VERTEX_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*)$")  # "#8 0.226 hi": a step's own output, timed
 VERTEX_NOISE = re.compile(r"^#\d+ (sha256:[0-9a-f]+|\S+ [\d.]+[kMG]?B / [\d.]+[kMG]?B.*)$")
 CANCEL_GRACE_SECONDS = 5.0  # the CLI cancels a build on SIGINT in about 1.5 s (measured)
-DISK_LOOK_SECONDS = 2.0
 PLUGIN_FOLDERS = (  # where the docker CLI looks for plugins such as buildx, after $DOCKER_CONFIG
     "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
     "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
@@ -160,7 +162,7 @@ class ProgressReader:
     """Reads `--progress=plain` lines into build facts: steps, cache hits, the failing step, the log tail."""
 
     dockerfile: Dockerfile | None
-    tail: "collections.deque[str]" = field(default_factory=lambda: collections.deque(maxlen=25))
+    tail: "collections.deque[str]" = field(default_factory=lambda: collections.deque(maxlen=LOG_TAIL_LINES))
     vertices: dict[str, Vertex] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # what the CLI says after the steps (the failure)
 
@@ -290,7 +292,8 @@ def build(
 ) -> BuildResult:
     """Build FOLDER with BuildKit through the docker CLI, within `timeout` seconds; nothing is left on a stop."""
     from grader.session import (
-        MAX_STEP_WRITE_BYTES, ContextTooLarge, EngineDiskFull, _parse_error_instruction, checked_context_files, explain_build_error,
+        MAX_STEP_WRITE_BYTES, ContextTooLarge, EngineDiskFull, checked_context_files, explain_build_error,
+        instruction_named_by_error, stopped_build_error,
     )
 
     cli = find_buildkit_cli()
@@ -353,15 +356,7 @@ def build(
         instruction = at.instruction if at else None
         step = _step_number(dockerfile, instruction)
         total = len(dockerfile.commands()) if dockerfile else 0
-        if stopped == "disk":
-            where = (t("session.build_step_where", step=step, total=total, keyword=instruction.keyword,
-                       value=instruction.value[:60], location=instruction.location)
-                     if instruction else t("session.build_step_unknown"))
-            error = t("session.step_wrote_too_much", where=where, limit=f"{MAX_STEP_WRITE_BYTES // 1_000_000:,}")
-        else:
-            where = t("build_timeout.where", step=step, total=total, keyword=instruction.keyword,
-                      value=instruction.value[:60], location=instruction.location) if instruction else ""
-            error = t("build_timeout.message", seconds=timeout, where=where)
+        error = stopped_build_error(stopped, instruction, step, total, timeout)
         return BuildResult(ok=False, duration=duration, error=error, step=step, instruction=instruction,
                            timed_out=stopped == "timeout", **facts)
     raw = error_text(reader) if process.returncode or not image_id else ""
@@ -374,7 +369,7 @@ def build(
         step = _step_number(dockerfile, instruction)
         total = len(dockerfile.commands()) if dockerfile else 0
         if instruction is None:
-            instruction = _parse_error_instruction(raw, dockerfile) or failing_base(dockerfile, raw)
+            instruction = instruction_named_by_error(raw, dockerfile) or failing_base(dockerfile, raw)
         return BuildResult(ok=False, duration=duration, raw_error=raw, step=step, instruction=instruction,
                            error=explain_build_error(raw, instruction, dockerfile, step, total), **facts)
     return BuildResult(ok=True, image_id=image_id, duration=duration, **facts)

@@ -424,34 +424,14 @@ class Session:
                 if remaining <= 0 or (written or 0) > MAX_STEP_WRITE_BYTES:
                     self._wind_down_build(worker, events, holder, running_in, output)
                     instruction = _step_instruction(dockerfile, step)
-                    if remaining > 0:
-                        where = (
-                            t("session.build_step_where", step=step, total=total, keyword=instruction.keyword,
-                              value=instruction.value[:60], location=instruction.location)
-                            if instruction else t("session.build_step_unknown")
-                        )
-                        return BuildResult(
-                            ok=False,
-                            duration=time.monotonic() - started,
-                            error=t("session.step_wrote_too_much", where=where, limit=f"{MAX_STEP_WRITE_BYTES // 1_000_000:,}"),
-                            step=step,
-                            instruction=instruction,
-                            log_tail=_tail(lines),
-                            cached_steps=cached,
-                            total_steps=total,
-                        )
-                    where = t(
-                        "build_timeout.where", step=step, total=total, keyword=instruction.keyword,
-                        value=instruction.value[:60], location=instruction.location,
-                    ) if instruction else ""
                     return BuildResult(
                         ok=False,
                         duration=time.monotonic() - started,
-                        error=t("build_timeout.message", seconds=timeout, where=where),
+                        error=stopped_build_error("timeout" if remaining <= 0 else "disk", instruction, step, total, timeout),
                         step=step,
                         instruction=instruction,
                         log_tail=_tail(lines),
-                        timed_out=True,
+                        timed_out=remaining <= 0,
                         cached_steps=cached,
                         total_steps=total,
                     )
@@ -514,7 +494,7 @@ class Session:
                 error=explain_build_error(error_text or "the build ended without an image", instruction, dockerfile, step, learner_total),
                 raw_error=error_text,
                 step=step,
-                instruction=instruction if step else _parse_error_instruction(error_text, dockerfile),
+                instruction=instruction if step else instruction_named_by_error(error_text, dockerfile),
                 log_tail=_tail(lines),
                 cached_steps=cached,
                 total_steps=learner_total,
@@ -1202,12 +1182,25 @@ def _step_instruction(dockerfile: Dockerfile | None, step: int | None):
     return commands[step - 1] if 0 < step <= len(commands) else None
 
 
-def _parse_error_instruction(error_text: str, dockerfile: Dockerfile | None):
+def instruction_named_by_error(error_text: str, dockerfile: Dockerfile | None):
+    """The instruction on the Dockerfile line an error names (`... line N ...`), if any."""
     match = re.search(r"line (\d+)", error_text or "")
     if not match or dockerfile is None:
         return None
     line = int(match.group(1))
     return next((ins for ins in dockerfile.instructions if ins.line <= line <= ins.end_line), None)
+
+
+def stopped_build_error(reason: str, instruction: Any, step: int | None, total: int, timeout: float) -> str:
+    """Why the grader stopped a build (`timeout`, or `disk`: a step wrote too much), for either builder."""
+    if reason == "disk":
+        where = (t("session.build_step_where", step=step, total=total, keyword=instruction.keyword,
+                   value=instruction.value[:60], location=instruction.location)
+                 if instruction else t("session.build_step_unknown"))
+        return t("session.step_wrote_too_much", where=where, limit=f"{MAX_STEP_WRITE_BYTES // 1_000_000:,}")
+    where = t("build_timeout.where", step=step, total=total, keyword=instruction.keyword,
+              value=instruction.value[:60], location=instruction.location) if instruction else ""
+    return t("build_timeout.message", seconds=timeout, where=where)
 
 
 def explain_build_error(

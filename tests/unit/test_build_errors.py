@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grader.context import BuildResult
 from grader.dockerfile import parse_text
-from grader.session import _parse_error_instruction, describe_exit, explain_build_error
+from grader.session import instruction_named_by_error, describe_exit, explain_build_error
 
 DOCKERFILE = parse_text(
     "FROM python:3.11-slim\n"  # 1
@@ -60,10 +60,10 @@ def test_parse_error_in_current_engine_wording_names_the_line():
 
 def test_parse_error_location_is_found_in_both_wordings():
     for error in ("dockerfile parse error line 3: unknown instruction: TODO:", "dockerfile parse error on line 3: unknown instruction: TODO:"):
-        instruction = _parse_error_instruction(error, TODO_DOCKERFILE)
+        instruction = instruction_named_by_error(error, TODO_DOCKERFILE)
         assert instruction is not None and instruction.location == "Dockerfile:3"
-    assert _parse_error_instruction("no line here", TODO_DOCKERFILE) is None
-    assert _parse_error_instruction("parse error line 3: x", None) is None
+    assert instruction_named_by_error("no line here", TODO_DOCKERFILE) is None
+    assert instruction_named_by_error("parse error line 3: x", None) is None
 
 
 def test_heredoc_parse_error_on_the_heredoc_line_explains_buildkit():
