@@ -29,7 +29,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.engines import default_url  # noqa: E402
+from grader.engine.pool import default_url  # noqa: E402
 from tests.integration.cohort import CLASS_OF_20, make_cohort  # noqa: E402
 
 

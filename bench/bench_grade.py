@@ -287,7 +287,7 @@ class Bench:
 
     def _buildkit_build(self, folder: Path) -> None:
         sys.path.insert(0, str(self.code))
-        from grader.buildkit import find_buildkit_cli
+        from grader.engine.buildkit import find_buildkit_cli
 
         cli = find_buildkit_cli()
         if cli is None:

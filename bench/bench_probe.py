@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.session import Session, connect  # noqa: E402
+from grader.engine.session import Session, connect  # noqa: E402
 
 SERVER = ["python3", "-m", "http.server", "5001"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from grader import __version__
-from grader.engines import Engine
+from grader.engine.pool import Engine
 from grader.gradebook import GRADED, GRADER_ERROR, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
 from grader.model import ExerciseSpec
 from grader.report import points
@@ -25,10 +25,8 @@ DEFAULT_TIMEOUT = 900.0
 MAX_ATTEMPTS = 3  # tries per submission and run when the infrastructure fails
 SKIPPED_NAMES = {".git", "__pycache__"}
 # The modules whose code decides a score: a change in any of them is a new grader version.
-GRADING_SOURCES = (
-    "grading.py", "session.py", "context.py", "dockerfile.py", "model.py", "spec.py", "checks",
-    "probe.py", "probe_agent.py", "compose.py",  # how the app is reached and how a stack runs change results too
-)
+# The engine package is in: how the app is reached and how a stack runs change results too.
+GRADING_SOURCES = ("grading.py", "engine", "context.py", "dockerfile.py", "model.py", "spec.py", "checks")
 
 
 # -- discovery and hashing ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from grader import spec
 from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, run
-from grader.engines import Engine, describe, make_engines
+from grader.engine.pool import Engine, describe, make_engines
 from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
 from grader.outputs import write_all
 from grader.report import points

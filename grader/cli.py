@@ -14,7 +14,7 @@ from grader.grading import DEFAULT_BUILD_TIMEOUT, grade, static_report
 from grader.i18n import available_languages, current_language, set_language, t
 from grader.model import Status
 from grader.progress_store import ProgressStore, store_path
-from grader.session import EngineUnavailable, connect, sweep
+from grader.engine.session import EngineUnavailable, connect, sweep
 from grader.startup import unwind_on_signals
 
 # rich and the report renderers (~30 ms of imports) are not needed before the build starts: a
@@ -342,7 +342,7 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     """Remove every container and image the grader labelled, e.g. after a killed run."""
     from rich.console import Console
 
-    from grader.compose import sweep_compose
+    from grader.engine.compose import sweep_compose
 
     parser = argparse.ArgumentParser(prog="python -m grader clean", description=t("cli.clean_description"))
     parser.add_argument("--cache", action="store_true", help=t("cli.help_cache"))

@@ -1,6 +1,6 @@
 """`python -m grader doctor`: what this machine has for grading, what is missing, and the fix for each.
 
-It reads facts (grader/engine_facts.py) and turns them into findings in the learner's language;
+It reads facts (grader/engine/facts.py) and turns them into findings in the learner's language;
 it needs no make and no bash, so a learner who installed with pip on macOS or Windows can run it.
 """
 
@@ -11,8 +11,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from grader import engine_facts
-from grader.engine_facts import EngineFacts
+from grader.engine import facts as engine_facts
+from grader.engine.facts import EngineFacts
 from grader.i18n import t
 
 OK, WARN, MISSING, INFO = "ok", "warn", "missing", "info"
@@ -54,7 +54,7 @@ def base_images() -> list[str]:
 
 def diagnose(connect: Callable[[], Any] | None = None) -> Diagnosis:
     """Look at the engine (as DOCKER_HOST or the active docker context names it), builders, Compose, images, hadolint."""
-    from grader.session import EngineUnavailable, connect as connect_engine
+    from grader.engine.session import EngineUnavailable, connect as connect_engine
 
     diagnosis = Diagnosis()
     try:
@@ -118,7 +118,7 @@ def _builders(facts: EngineFacts) -> list[Finding]:
 
 
 def _compose(facts: EngineFacts) -> Finding:
-    from grader.compose import CHOICE_VARIABLE, compose_choice
+    from grader.engine.compose import CHOICE_VARIABLE, compose_choice
 
     others = [f"{c.command} {c.version}" for c in facts.composes if c != facts.compose_used]
     also = t("doctor.compose_also", others=", ".join(others)) if others else ""

@@ -20,10 +20,10 @@ from grader.dockerfile import image_of
 from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context
-from grader.engine_connect import provenance as engine_provenance
+from grader.engine.connect import provenance as engine_provenance
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
-from grader.buildkit import choose_builder
-from grader.session import Background, EngineUnavailable, RunLimits, Session, connect
+from grader.engine.buildkit import choose_builder
+from grader.engine.session import Background, EngineUnavailable, RunLimits, Session, connect
 
 DEFAULT_BUILD_TIMEOUT = 600.0
 DEFAULT_READY_TIMEOUT = 60.0
@@ -230,7 +230,7 @@ def _refuse_dropped_healthcheck(ctx: Context) -> None:
     manifest = str((ctx.image or {}).get("ManifestType") or "")
     declared = ctx.dockerfile.find("HEALTHCHECK", stage_only_final=True) if ctx.dockerfile else []
     if "oci" in manifest and declared and not ((ctx.image or {}).get("Config") or {}).get("Healthcheck"):
-        from grader.session import engine_address
+        from grader.engine.session import engine_address
 
         raise EngineUnavailable(
             t("engine.oci_without_healthcheck", address=engine_address(), manifest=manifest, line=declared[-1].line)

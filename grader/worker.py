@@ -260,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     unwind_on_signals()  # before the imports: a batch stopping now still gets exit code 130
     with importing():
         from grader import spec
-        from grader.engines import client_for
+        from grader.engine.pool import client_for
         from grader.grading import grade
-        from grader.session import EngineUnavailable
+        from grader.engine.session import EngineUnavailable
 
     try:
         _die_with_parent(args.parent_pid)

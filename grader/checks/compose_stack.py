@@ -1,7 +1,7 @@
 """Checks on a two-container Compose stack: the compose file as written, then the stack run for real.
 
 The static checks read compose.yaml (no engine). The run checks share ONE run of the stack
-(grader/compose.py does the engine work): the first of them to run starts it, the others read
+(grader/engine/compose.py does the engine work): the first of them to run starts it, the others read
 its result. The run's parameters come from the exercise's `compose_stack_runs` check, the
 expected rows from its `compose_client_output` check.
 """
@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from grader import compose
+from grader.engine import compose
 from grader.checks import register
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome
-from grader.session import EngineUnavailable
+from grader.engine.session import EngineUnavailable
 
 DEFAULT_FILE = "compose.yaml"
 DEFAULT_TIMEOUT = 120.0

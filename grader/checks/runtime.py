@@ -12,7 +12,7 @@ from grader.checks import register
 from grader.context import Container, Context
 from grader.i18n import t
 from grader.model import Outcome
-from grader.session import MAX_RESPONSE_BYTES
+from grader.engine.session import MAX_RESPONSE_BYTES
 
 REQUEST_TIMEOUT = 10.0
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from grader import spec
-from grader.engines import default_url
+from grader.engine.pool import default_url
 from grader.gradebook import FINAL_STATES, GRADED, TIMED_OUT, Gradebook
 from grader.grading import grade, static_report
 from tests.integration.cohort import CLASS_OF_20, make_cohort

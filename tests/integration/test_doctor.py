@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import compose
-from grader.engine_connect import endpoint_of
+from grader.engine import compose
+from grader.engine.connect import endpoint_of
 
 
 def doctor(cwd: Path, **environment: str | None) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from grader import compose
+from grader.engine import compose
 from grader.model import Status
 from tests.conftest import on_podman
 from tests.integration.conftest import grade_folder, lost, statuses

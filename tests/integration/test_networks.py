@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from grader.session import SESSION_LABEL, Session
+from grader.engine.session import SESSION_LABEL, Session
 from netns import outside
 
 SLEEPER = ["python3", "-c", "import time; time.sleep(300)"]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import buildkit
-from grader.buildkit import ProgressReader, choose_builder, error_text, failing_base, match_instruction, needs_buildkit
+from grader.engine import buildkit
+from grader.engine.buildkit import ProgressReader, choose_builder, error_text, failing_base, match_instruction, needs_buildkit
 from grader.dockerfile import parse_text
-from grader.session import BuilderUnavailable, explain_build_error
+from grader.engine.session import BuilderUnavailable, explain_build_error
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "buildkit"  # recorded from Debian's 20.10 CLI
 
@@ -100,7 +100,7 @@ def test_needs_buildkit(text, needed):
 
 
 class Engine:
-    """A connected client as grader.session.connect leaves it: its /_ping said whether it is Podman."""
+    """A connected client as grader.engine.session.connect leaves it: its /_ping said whether it is Podman."""
 
     def __init__(self, podman: bool):
         self._labkit_podman = podman

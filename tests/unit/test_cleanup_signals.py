@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from grader import worker
-from grader.session import Background, Session, signals_held
+from grader.engine.session import Background, Session, signals_held
 
 
 @pytest.fixture(autouse=True)

@@ -97,7 +97,7 @@ def test_an_engine_on_another_machine_is_asked_like_any_other(url, capsys, monke
 
 
 def test_a_batch_takes_an_engine_on_another_machine(monkeypatch):
-    from grader import engines
+    from grader.engine import pool as engines
 
     class Client:
         def version(self):

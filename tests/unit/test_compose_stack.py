@@ -1,4 +1,4 @@
-"""exercise-06 without an engine: the compose file checks, the run checks on recorded runs, and grader/compose.py's
+"""exercise-06 without an engine: the compose file checks, the run checks on recorded runs, and grader/engine/compose.py's
 pure parts (the graded copy of the file, which Compose, bounded subprocesses, the leftover sweep)."""
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from types import SimpleNamespace
 import pytest
 
 from unit_helpers import LABS, REPO_ROOT
-from grader import compose, spec
+from grader import spec
+from grader.engine import compose
 from grader.checks import compose_stack, registry
 from grader.checks.compose_stack import RUN_ATTRIBUTE, input_csv
-from grader.compose import ServiceState, StackRefused, StackRun, graded_document
+from grader.engine.compose import ServiceState, StackRefused, StackRun, graded_document
 from grader.context import Context
 from grader.grading import run_check, static_report
 from grader.i18n import set_language
 from grader.model import Status
-from grader.session import EXERCISE_LABEL, SESSION_LABEL, EngineUnavailable
+from grader.engine.session import EXERCISE_LABEL, SESSION_LABEL, EngineUnavailable
 
 SOLUTION = REPO_ROOT / "solutions" / "exercise-06"
 STARTER = REPO_ROOT / "exercises" / "exercise-06"
@@ -321,7 +322,7 @@ def test_no_ports_at_all_passes(check):
     assert outcome.passed and "no port is published" in outcome.message
 
 
-# -- the graded copy of the file (grader/compose.py) --------------------------------------------
+# -- the graded copy of the file (grader/engine/compose.py) --------------------------------------------
 
 LABELS = {SESSION_LABEL: "abc123", EXERCISE_LABEL: "exercise-06"}
 

@@ -13,9 +13,10 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from grader import doctor, engine_connect, engine_facts
-from grader.engine_facts import ComposeFact
-from grader.session import EngineUnavailable
+from grader import doctor
+from grader.engine import connect as engine_connect, facts as engine_facts
+from grader.engine.facts import ComposeFact
+from grader.engine.session import EngineUnavailable
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
 ENGINES = ("docker-20.10", "docker-28-containerd", "podman-4.3")
@@ -147,7 +148,7 @@ V1 = ComposeFact("docker-compose", "v1", "1.29.2")
 @pytest.fixture
 def machine(monkeypatch):
     """Fake CLI answers for the probes: a 20.10 docker CLI with BuildKit built in, and both Composes."""
-    from grader import buildkit
+    from grader.engine import buildkit
 
     answers = {
         ("/usr/bin/docker", "version", "--format", "{{.Client.Version}}"): (0, "20.10.24+dfsg1\n"),
@@ -181,7 +182,7 @@ def test_doctor_on_docker_20_10_finds_everything(machine):
 
 
 def test_doctor_without_buildkit_or_compose_says_what_to_install(machine, monkeypatch):
-    from grader import buildkit
+    from grader.engine import buildkit
 
     monkeypatch.setattr(buildkit, "find_buildkit_cli", lambda: None)  # the grading's own detection: no BuildKit CLI
     monkeypatch.setattr(engine_facts, "composes", lambda: ((), None, "no Compose answers"))

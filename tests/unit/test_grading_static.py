@@ -14,7 +14,7 @@ from grader.checks import efficiency
 from grader.context import BuildResult, RunState
 from grader.dockerfile import MAX_DOCKERFILE_BYTES, DockerfileError, load
 from grader.model import Status
-from grader.session import EngineUnavailable
+from grader.engine.session import EngineUnavailable
 
 STATIC_KINDS = {"no_todo", "base_image", "workdir_before_copy", "pip_no_cache", "exec_form_cmd", "hadolint"}
 
@@ -138,7 +138,7 @@ def test_final_base_reference_follows_stage_names(text, expected, make_ctx):
 
 
 class FakeSession:
-    """Stands in for grader.session.Session; records what grade() asked of it."""
+    """Stands in for grader.engine.session.Session; records what grade() asked of it."""
 
     instances: list["FakeSession"] = []
 

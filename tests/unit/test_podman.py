@@ -9,9 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from grader import compose, grading
+from grader import grading
+from grader.engine import compose
 from grader.dockerfile import parse_text
-from grader.session import EngineUnavailable, STEP_LINE, _podman_dockerfile, podman_build_context, podman_health_due
+from grader.engine.session import EngineUnavailable, STEP_LINE, _podman_dockerfile, podman_build_context, podman_health_due
 
 DOCKERFILE = """FROM python:3.11-slim
 ARG APP_VERSION=dev

@@ -16,8 +16,8 @@ import threading
 import pytest
 import requests
 
-from grader import probe_agent
-from grader.probe import FrameReader, LineReader, Probe, ProbeLost, ask_for, response_from
+from grader.engine import probe_agent
+from grader.engine.probe import FrameReader, LineReader, Probe, ProbeLost, ask_for, response_from
 
 
 def frame(stream: int, payload: bytes) -> bytes:

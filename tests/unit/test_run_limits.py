@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.session import Background, Session
+from grader.engine.session import Background, Session
 
 
 class _RecordingContainers:
@@ -17,7 +17,7 @@ class _RecordingContainers:
 
 
 def _start_parameters(**limits) -> dict:
-    from grader.session import RunLimits
+    from grader.engine.session import RunLimits
 
     client = type("Client", (), {})()
     client.containers = _RecordingContainers()

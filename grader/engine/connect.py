@@ -3,7 +3,7 @@
 The `/version` request that tells the SDK the API version is also the check that an engine
 answers; `open_client` asks it once and keeps the answer on the client, so the facts a grading
 records (`provenance`) cost no request of their own. No dataclass here: this module is imported
-before every build, and grader/engine_facts.py (what `doctor` needs) is not.
+before every build, and grader/engine/facts.py (what `doctor` needs) is not.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import docker
 
-from grader.engine_connect import open_client
-from grader.session import SESSION_LABEL, EngineUnavailable, sweep
+from grader.engine.connect import open_client
+from grader.engine.session import SESSION_LABEL, EngineUnavailable, sweep
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 

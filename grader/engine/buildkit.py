@@ -28,10 +28,10 @@ from grader.dockerfile import Dockerfile, Instruction, image_of
 from grader.i18n import t
 
 # The session imports this module lazily, so its constants can be read at import time here.
-from grader.session import DISK_LOOK_SECONDS, LOG_TAIL_LINES  # noqa: E402
+from grader.engine.session import DISK_LOOK_SECONDS, LOG_TAIL_LINES  # noqa: E402
 
 if TYPE_CHECKING:  # the session imports this module: only for type hints
-    from grader.session import Session
+    from grader.engine.session import Session
 
 # "#7 [builder 3/4] COPY a b ./", "#5 [2/5] WORKDIR /app": a step of the learner's Dockerfile.
 STEP_VERTEX = re.compile(r"^#(\d+) \[(?:(\S+) )?(\d+)/(\d+)\] (.*)$")
@@ -129,7 +129,7 @@ def choose_builder(requested: str, dockerfile: Dockerfile | None, client: Any) -
     (Docker Desktop, Engine 23+), else the classic builder, unless the Dockerfile needs BuildKit
     and this machine has it. Podman's Docker API has no BuildKit: auto means classic there.
     """
-    from grader.session import BuilderUnavailable
+    from grader.engine.session import BuilderUnavailable
 
     if requested == "classic":
         return "classic"
@@ -141,7 +141,7 @@ def choose_builder(requested: str, dockerfile: Dockerfile | None, client: Any) -
     # Asked only when BuildKit is in view, so a grading on the classic builder costs no round trip.
     if not wanted:
         return "classic"
-    from grader.session import is_podman  # known from the connection's /_ping
+    from grader.engine.session import is_podman  # known from the connection's /_ping
 
     return "classic" if is_podman(client) else "buildkit"
 
@@ -291,14 +291,14 @@ def build(
     buildargs: dict[str, str] | None,
 ) -> BuildResult:
     """Build FOLDER with BuildKit through the docker CLI, within `timeout` seconds; nothing is left on a stop."""
-    from grader.session import (
+    from grader.engine.session import (
         MAX_STEP_WRITE_BYTES, ContextTooLarge, EngineDiskFull, checked_context_files, explain_build_error,
         instruction_named_by_error, stopped_build_error,
     )
 
     cli = find_buildkit_cli()
     if cli is None:
-        from grader.session import BuilderUnavailable
+        from grader.engine.session import BuilderUnavailable
 
         raise BuilderUnavailable(t("builder.no_buildkit"))
     started = time.monotonic()
@@ -418,7 +418,7 @@ class CliProcess:
         """Stop the build: SIGINT makes the CLI cancel it on the engine; SIGKILL if it does not end."""
         if self._process.poll() is not None:
             return
-        from grader.session import signals_held
+        from grader.engine.session import signals_held
 
         with signals_held():  # a first stop from the user is why we are here: let the cancel finish
             _signal_group(self._process, signal.SIGINT)

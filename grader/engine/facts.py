@@ -1,6 +1,6 @@
 """What engine the grader talks to, and the machine around it, for `python -m grader doctor`.
 
-From the `/version` answer the connection kept (grader/engine_connect.py), `learn` reads at no
+From the `/version` answer the connection kept (grader/engine/connect.py), `learn` reads at no
 further cost the product (Docker, Docker Desktop, Podman), its versions, API, OS/arch and where
 the engine is. `probe` adds what costs more and only `python -m grader
 doctor` needs: `/info` (image store, disk), the builders the machine has, the Composes, the docker
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from grader.engine_connect import configured_endpoint, endpoint_of, executables_on_path, is_local, product_of, version_answer
+from grader.engine.connect import configured_endpoint, endpoint_of, executables_on_path, is_local, product_of, version_answer
 
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 CLI_SECONDS = 20.0
@@ -129,7 +129,7 @@ def builders(product: str) -> tuple[tuple[str, ...], str]:
     found = ["buildah" if product == "Podman" else "classic"]  # the API's /build
     if product == "Podman":
         return tuple(found), ""  # Podman's API speaks no BuildKit; its /build is buildah
-    from grader.buildkit import find_buildkit_cli  # the very detection the grading's builder choice makes
+    from grader.engine.buildkit import find_buildkit_cli  # the very detection the grading's builder choice makes
 
     cli = find_buildkit_cli()
     if cli is None:
@@ -139,7 +139,7 @@ def builders(product: str) -> tuple[tuple[str, ...], str]:
 
 def composes() -> tuple[tuple[ComposeFact, ...], ComposeFact | None, str]:
     """(every Compose that answers, the one the grader uses as LABKIT_COMPOSE says, why none when none)."""
-    from grader import compose  # Compose's own module knows the candidates and how to ask them
+    from grader.engine import compose  # Compose's own module knows the candidates and how to ask them
 
     answering = []
     for command in [compose.PLUGIN, *compose.standalone_commands()]:

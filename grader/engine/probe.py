@@ -1,6 +1,6 @@
 """The grader's side of its probe container: HTTP to a learner's app, sent through the engine.
 
-The probe is one long-lived process (grader/probe_agent.py) in a helper container on the
+The probe is one long-lived process (grader/engine/probe_agent.py) in a helper container on the
 grading's network. The grader talks to it over the container's attached stdin/stdout (the
 engine's hijacked attach stream, 8-byte frame headers since there is no tty), one JSON line
 per request and per answer. Measured (bench/bench_probe.py, a busy 2-core machine): 2.7 ms a

@@ -28,9 +28,9 @@ import requests
 
 from grader.context import BuildResult, RunState
 from grader.dockerfile import Dockerfile
-from grader.engine_connect import configured_endpoint, learn_version_meanwhile
+from grader.engine.connect import configured_endpoint, learn_version_meanwhile
 from grader.i18n import t
-from grader.probe import AGENT_SOURCE, Probe, ProbeLost
+from grader.engine.probe import AGENT_SOURCE, Probe, ProbeLost
 
 # Every engine resource the grader makes carries SESSION_LABEL, valued with the grading's id:
 # sweeping by the key finds all of them, by key=value one grading's.
@@ -342,7 +342,7 @@ class Session:
     ) -> BuildResult:
         """Build FOLDER with the session's builder, streaming progress, aborting after `timeout` seconds."""
         if self.builder == "buildkit":
-            from grader import buildkit
+            from grader.engine import buildkit
 
             return buildkit.build(self, folder, dockerfile, timeout, on_progress, buildargs)
         return self._classic_build(folder, dockerfile, timeout, on_progress, buildargs)

@@ -37,9 +37,9 @@ import docker
 import docker.errors
 import yaml
 
-from grader.engine_connect import endpoint_of, executables_on_path
+from grader.engine.connect import endpoint_of, executables_on_path
 from grader.i18n import t
-from grader.session import (
+from grader.engine.session import (
     EXERCISE_LABEL, SESSION_LABEL, is_podman, podman_health_due, podman_run_healthcheck, remove_container, signals_held,
 )
 
