@@ -15,7 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.engine.session import Session, connect  # noqa: E402
+from grader.engine.session import Session  # noqa: E402
+
+from grader.engine.connect import connect
 
 SERVER = ["python3", "-m", "http.server", "5001"]
 

@@ -14,7 +14,9 @@ from grader.grading import DEFAULT_BUILD_TIMEOUT, grade, static_report
 from grader.i18n import available_languages, current_language, set_language, t
 from grader.model import Status
 from grader.progress_store import ProgressStore, store_path
-from grader.engine.session import EngineUnavailable, connect, sweep
+from grader.errors import EngineUnavailable
+from grader.engine.connect import connect
+from grader.engine.sweep import sweep
 from grader.startup import unwind_on_signals
 
 # rich and the report renderers (~30 ms of imports) are not needed before the build starts: a

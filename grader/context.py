@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from grader.dockerfile import Dockerfile, Instruction
+from grader.explain import build_failure, not_ready
 from grader.i18n import t
 from grader.model import ExerciseSpec
 
 # What a check may need, in the order the grading produces it.
 # "last" checks need the container too, but run after every other check (they may stop it).
 NEEDS = ("nothing", "dockerfile", "build", "image", "container", "ready", "last")
+MAX_RESPONSE_BYTES = 1_000_000  # of an HTTP body or an exec's output a Container returns: an app may send gigabytes
 
 
 @dataclass
@@ -31,6 +34,16 @@ class BuildResult:
     cached_steps: int = 0
     total_steps: int = 0
     cached_lines: frozenset[int] = frozenset()  # Dockerfile lines of the instructions taken from the cache
+    # How a failed build ended, as facts: "error" (the engine's, in raw_error), "timeout" or "disk"
+    # (the grader stopped it), "context" (refused before sending); `facts` holds the limits and
+    # sizes involved. The learner's sentence (`error`) is made from them, not by the engine layer.
+    failure: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    dockerfile: Dockerfile | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.ok and not self.error and self.failure:
+            self.error = build_failure(self)
 
 
 class Container(Protocol):
@@ -60,6 +73,18 @@ class RunState:
     ready: bool = False
     problem: str = ""  # why it is not ready, learner-facing
     startup_seconds: float = 0.0
+    # What the readiness wait saw when it gave up, as facts (`problem` is made from them):
+    # the State of a container that exited, its last log lines, an exec's (code, output) of
+    # /proc/net/tcp{,6}, how long it waited and on which port.
+    exit_state: dict | None = None
+    logs: str = ""
+    sockets: tuple[int, str] | None = None
+    waited: float = 0.0
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.ready and not self.problem and (self.exit_state is not None or self.waited):
+            self.problem = not_ready(self)
 
 
 @dataclass
@@ -104,3 +129,9 @@ class Context:
         if NEEDS.index("ready") <= level < NEEDS.index("last") and not self.run.ready:
             return t("blocker.never_answered")
         return None
+
+
+def copy_submission(submission: Path, target: Path) -> Path:
+    """Copy a submission folder (links kept as links, so nothing outside it is read)."""
+    shutil.copytree(submission, target, symlinks=True)
+    return target

@@ -54,7 +54,8 @@ def base_images() -> list[str]:
 
 def diagnose(connect: Callable[[], Any] | None = None) -> Diagnosis:
     """Look at the engine (as DOCKER_HOST or the active docker context names it), builders, Compose, images, hadolint."""
-    from grader.engine.session import EngineUnavailable, connect as connect_engine
+    from grader.errors import EngineUnavailable
+    from grader.engine.connect import connect as connect_engine
 
     diagnosis = Diagnosis()
     try:

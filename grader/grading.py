@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
-
-import docker.errors
-import requests
 
 from grader import dockerfile as dockerfile_module
 from grader.checks import registry
@@ -19,11 +14,14 @@ from grader.checks.dockerfile_rules import final_base
 from grader.dockerfile import image_of
 from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
-from grader.context import NEEDS, Context
-from grader.engine.connect import provenance as engine_provenance
-from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
+from grader.context import NEEDS, Context, RunState, copy_submission
 from grader.engine.buildkit import choose_builder
-from grader.engine.session import Background, EngineUnavailable, RunLimits, Session, connect
+from grader.engine.connect import connect, engine_address, provenance as engine_provenance
+from grader.engine.limits import RunLimits
+from grader.engine.session import Session
+from grader.engine.signals import Background
+from grader.errors import ContainerRefused, EngineUnavailable
+from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
 
 DEFAULT_BUILD_TIMEOUT = 600.0
 DEFAULT_READY_TIMEOUT = 60.0
@@ -53,13 +51,13 @@ def run_check(spec: CheckSpec, ctx: Context) -> CheckResult:
         raise
     except Exception as error:  # a grader bug or a wild submission must not end the grading
         if ctx.session is not None and not ctx.session.engine_alive():
-            raise EngineUnavailable(t("engine.lost", during=spec.id, error=type(error).__name__)) from None
+            raise EngineUnavailable("engine.lost", during=spec.id, error=type(error).__name__) from None
         return CheckResult(
             spec, Status.BLOCKED, t("grading.crashed", error=f"{type(error).__name__}: {error}"),
             duration=time.monotonic() - started,
         )
     if getattr(ctx.session, "probe_lost", False):  # its failed requests said nothing about the app
-        raise EngineUnavailable(t("probe.lost", during=spec.id))
+        raise EngineUnavailable("probe.lost", during=spec.id)
     status = Status.PASSED if outcome.passed else Status.FAILED
     return CheckResult(spec, status, outcome.message, outcome.location, outcome.detail, time.monotonic() - started)
 
@@ -164,12 +162,6 @@ def provenance(ctx: Context, client: Any) -> dict[str, str]:
     return recorded
 
 
-def copy_submission(submission: Path, target: Path) -> Path:
-    """Copy a submission folder (links kept as links, so nothing outside it is read)."""
-    shutil.copytree(submission, target, symlinks=True)
-    return target
-
-
 def prepare_build_dir(exercise: ExerciseSpec, submission: Path, scratch: Path) -> Path:
     """The folder to build: the submission itself, or a copy with the exercise's planted files."""
     if not exercise.plant:
@@ -230,11 +222,7 @@ def _refuse_dropped_healthcheck(ctx: Context) -> None:
     manifest = str((ctx.image or {}).get("ManifestType") or "")
     declared = ctx.dockerfile.find("HEALTHCHECK", stage_only_final=True) if ctx.dockerfile else []
     if "oci" in manifest and declared and not ((ctx.image or {}).get("Config") or {}).get("Healthcheck"):
-        from grader.engine.session import engine_address
-
-        raise EngineUnavailable(
-            t("engine.oci_without_healthcheck", address=engine_address(), manifest=manifest, line=declared[-1].line)
-        )
+        raise EngineUnavailable("engine.oci_without_healthcheck", address=engine_address(), manifest=manifest, line=declared[-1].line)
 
 
 def final_base_reference(ctx: Context) -> str | None:
@@ -251,26 +239,15 @@ def _ready_params(exercise: ExerciseSpec) -> tuple[str, float]:
 
 
 def _start_and_wait(ctx: Context, session: Session, progress: Progress, while_waiting: Callable[[], None]) -> None:
-    from grader.context import RunState
-
     progress(t("progress.starting"))
     try:
         running = session.start(ctx.build.image_id, ctx.exercise.port, RunLimits())
-    except docker.errors.APIError as error:  # the engine refused to start it: the learner's image is at fault
-        if not session.engine_alive():
-            raise EngineUnavailable(t("engine.lost", during="docker run", error=error)) from None
-        ctx.run = RunState(None, ready=False, problem=t("grading.could_not_start", error=error.explanation or error))
+    except ContainerRefused as error:  # the engine refused to start it: the learner's image is at fault
+        ctx.run = RunState(None, ready=False, problem=t("grading.could_not_start", error=error.detail))
         return
-    except (requests.ConnectionError, docker.errors.DockerException) as error:
-        raise EngineUnavailable(t("engine.lost", during="docker run", error=type(error).__name__)) from None
     path, timeout = _ready_params(ctx.exercise)
     progress(t("progress.waiting", port=ctx.exercise.port))
     while_waiting()
-    try:
-        ctx.run = session.wait_ready(running, path, timeout)
-    except (requests.ConnectionError, docker.errors.DockerException) as error:
-        if session.engine_alive():
-            raise
-        raise EngineUnavailable(t("engine.lost", during="startup", error=type(error).__name__)) from None
+    ctx.run = session.wait_ready(running, path, timeout)
     if ctx.run.ready:
         ctx.facts["startup_seconds"] = round(ctx.run.startup_seconds, 2)

@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         from grader import spec
         from grader.engine.pool import client_for
         from grader.grading import grade
-        from grader.engine.session import EngineUnavailable
+        from grader.errors import EngineUnavailable
 
     try:
         _die_with_parent(args.parent_pid)

@@ -44,7 +44,8 @@ def on_podman() -> bool:
 @pytest.fixture(scope="session")
 def engine():
     """A client for the real engine; skipped without one, but a failure under CI=true."""
-    from grader.engine.session import EngineUnavailable, connect, is_podman
+    from grader.errors import EngineUnavailable
+    from grader.engine.connect import connect, is_podman
 
     wanted = os.environ.get("LABKIT_ENGINE", "")  # `make test-podman` sets "podman"
     try:

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from grader.checks import register
 from grader.checks.dockerfile_rules import PIP_INSTALL, reads_requirements, shlex_words
 from grader.checks.image import image_config
-from grader.context import Context
+from grader.context import Context, copy_submission
 from grader.dockerfile import Instruction
 from grader.i18n import t
 from grader.model import Outcome
@@ -124,8 +124,6 @@ def discard_image(ctx: Context, image_id: str | None) -> None:
 @register("rebuild_uses_cache", needs="image", required_params=("app_file",))
 def rebuild_uses_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """After an edit to the app code only, a rebuild takes the pip install step from the cache."""
-    from grader.grading import copy_submission  # grading imports the check registry: import it late
-
     app_file, requirements, stage, install = _layout(ctx, params)
     install_where = install.location if install else None
     first_seconds = ctx.build.duration

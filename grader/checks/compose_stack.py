@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from grader.engine import compose
+from grader.compose_facts import StackRun, compose_file, volume_source
 from grader.checks import register
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome
-from grader.engine.session import EngineUnavailable
+from grader.errors import EngineUnavailable
 
 DEFAULT_FILE = "compose.yaml"
 DEFAULT_TIMEOUT = 120.0
@@ -86,7 +86,7 @@ class ComposeFile:
 def compose_path(ctx: Context, params: Mapping[str, Any]) -> Path | None:
     """The compose file to read: the `file` param, else the first of Compose's own names in the folder."""
     name = params.get("file")
-    return ctx.submission / name if name else compose.compose_file(ctx.submission)
+    return ctx.submission / name if name else compose_file(ctx.submission)
 
 
 def load_compose(ctx: Context, params: Mapping[str, Any]) -> tuple[ComposeFile | None, Outcome | None]:
@@ -228,7 +228,7 @@ def _mount_at(volumes: Any, target: str) -> tuple[int, str | None, str] | None:
             destination = parts[0] if len(parts) == 1 else parts[1]
         if destination is None or PurePosixPath(str(destination)) != wanted:
             continue
-        source, kind = compose._volume_source(entry)
+        source, kind = volume_source(entry)
         if isinstance(entry, dict) and kind == "volume" and not source:
             kind = "anonymous"
         if source is None:
@@ -354,7 +354,7 @@ def input_csv(cases: list[Mapping[str, Any]], columns: list[str]) -> str:
     return out.getvalue()
 
 
-def stack_run(ctx: Context) -> tuple[compose.StackRun | None, Outcome | None]:
+def stack_run(ctx: Context) -> tuple[StackRun | None, Outcome | None]:
     """The grading's one run of the stack (started by the first run check that asks), or why it was not run."""
     cached = ctx.memo.get(RUN_ATTRIBUTE)
     if cached is not None:
@@ -362,7 +362,7 @@ def stack_run(ctx: Context) -> tuple[compose.StackRun | None, Outcome | None]:
     params = _params_of(ctx, "compose_stack_runs")
     compose_file, problem = load_compose(ctx, params)
     if compose_file is None:
-        result: tuple[compose.StackRun | None, Outcome | None] = (None, problem)
+        result: tuple[StackRun | None, Outcome | None] = (None, problem)
         ctx.memo[RUN_ATTRIBUTE] = result
         return result
     output = _params_of(ctx, "compose_client_output")
@@ -370,11 +370,8 @@ def stack_run(ctx: Context) -> tuple[compose.StackRun | None, Outcome | None]:
     if output.get("input_file") and output.get("cases"):
         plant[output["input_file"]] = input_csv(output["cases"], list(output.get("columns", FEATURE_COLUMNS)))
     try:
-        run = compose.run_stack(
-            ctx.session.client,  # the grading's engine session (the run checks declare uses_engine)
+        run = ctx.session.run_stack(  # the grading's engine session (the run checks declare uses_engine)
             ctx.submission,
-            session_id=ctx.session.id,
-            exercise_id=ctx.exercise.id,
             open_network=ctx.exercise.network == "open",
             compose_name=compose_file.name,
             api_service=params.get("api", "api"),
@@ -385,8 +382,8 @@ def stack_run(ctx: Context) -> tuple[compose.StackRun | None, Outcome | None]:
             plant=plant,
             progress=ctx.progress,
         )
-    except compose.ComposeUnavailable as error:  # like a missing engine: nothing of the stack can be graded
-        raise EngineUnavailable(str(error)) from None
+    except EngineUnavailable:  # no Compose is like no engine: nothing of the stack can be graded
+        raise
     except Exception as error:  # recorded, so the other run checks do not start the stack again
         ctx.memo[RUN_ATTRIBUTE] = (None, Outcome.fail(t("compose_stack_runs.grader_error", error=f"{type(error).__name__}: {error}")))
         raise
@@ -410,7 +407,7 @@ def _compose_errors(log: str) -> str:
     return "\n".join(errors[-8:]) if errors else _tail(log)
 
 
-def _why_client_failed(run: compose.StackRun) -> str:
+def _why_client_failed(run: StackRun) -> str:
     logs = run.client.logs if run.client else ""
     if run.client and run.client.oom_killed:
         return t("compose_stack_runs.why_oom")
@@ -426,7 +423,7 @@ def _why_client_failed(run: compose.StackRun) -> str:
     return ""
 
 
-def _stack_problem(compose_file: ComposeFile | None, run: compose.StackRun, timeout: float) -> tuple[str, str | None]:
+def _stack_problem(compose_file: ComposeFile | None, run: StackRun, timeout: float) -> tuple[str, str | None]:
     """What went wrong with a run that did not end with the client's exit 0: (message, location)."""
     name = compose_file.name if compose_file else DEFAULT_FILE
     where = compose_file.location if compose_file else (lambda *keys: name)

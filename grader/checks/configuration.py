@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import docker.errors
 
 from grader.checks import register
 from grader.checks.dockerfile_rules import shlex_words
@@ -24,6 +23,7 @@ from grader.checks.multistage import copy_bringing
 from grader.checks.runtime import _same_prediction, answer_excerpt, describe_listeners, short_text, diagnose_not_answering, source_location
 from grader.context import Context, RunState
 from grader.dockerfile import Instruction
+from grader.errors import ContainerRefused
 from grader.i18n import t
 from grader.model import Outcome
 
@@ -145,8 +145,8 @@ def start_second(
     """
     try:
         running = ctx.session.start(ctx.build.image_id, port, environment=environment, command=command, mounts=mounts)
-    except docker.errors.APIError as error:
-        text = str(error.explanation or error)
+    except ContainerRefused as error:
+        text = error.detail
         found = START_ERROR.search(text)
         return None, None, short_text(found.group(1) if found else text, 300)
     path = _ready_path(ctx)
@@ -168,7 +168,7 @@ def start_second(
         # Say how long it really waited, and why nothing answers.
         waited = time.monotonic() - started
         reason = diagnose_not_answering(running, port)
-        state.problem = f"no HTTP answer on port {port} after {waited:.0f} s: {reason}"
+        state.problem = t("not_answering.message", port=port, seconds=waited, reason=reason)
     return running, state, ""
 
 

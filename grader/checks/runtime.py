@@ -4,77 +4,27 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import struct
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.context import Container, Context
+from grader.context import MAX_RESPONSE_BYTES, Container, Context
 from grader.i18n import t
 from grader.model import Outcome
-from grader.engine.session import MAX_RESPONSE_BYTES
+from grader.explain import listeners_read, why_not_answering
+from grader.listeners import is_loopback
 
 REQUEST_TIMEOUT = 10.0
 
 
-def _decode_address(hex_address: str) -> str:
-    """A /proc/net/tcp address (little-endian hex) as text."""
-    raw = bytes.fromhex(hex_address)
-    if len(raw) == 4:
-        return socket.inet_ntop(socket.AF_INET, raw[::-1])
-    # IPv6 is stored as four little-endian 32-bit words.
-    words = struct.unpack("<4I", raw)
-    return socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
-
-
-def parse_listeners(proc_net_tcp: str) -> list[tuple[str, int]]:
-    """(address, port) of every LISTEN socket in the text of /proc/net/tcp and /proc/net/tcp6."""
-    listeners = []
-    for line in proc_net_tcp.splitlines():
-        fields = line.split()
-        if len(fields) < 4 or fields[0] == "sl" or fields[3] != "0A":
-            continue
-        address, _, port = fields[1].partition(":")
-        try:
-            listeners.append((_decode_address(address), int(port, 16)))
-        except (ValueError, OSError):
-            continue
-    return listeners
-
-
-def is_loopback(address: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback."""
-    return address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1") or address.startswith("::ffff:127.")
-
-
-# On a user-defined network (every grading has one) the engine's DNS resolver listens inside the
-# container's network namespace, on 127.0.0.11 and a random port: not the learner's app.
-ENGINE_DNS = "127.0.0.11"
-
-
 def describe_listeners(container: Container) -> tuple[list[tuple[str, int]] | None, str]:
     """Read the container's listening sockets (the engine's own DNS left out); None and the reason when they cannot be read."""
-    code, output = container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
-    listeners = [(address, port) for address, port in parse_listeners(output) if address != ENGINE_DNS]
-    if code not in (0, 1) and not listeners:
-        return None, t("runtime.proc_unreadable", output=output.strip()[:100])
-    return listeners, ""
+    return listeners_read(*container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"]))
 
 
 def diagnose_not_answering(container: Container, port: int) -> str:
     """A sentence saying why nothing answers although the process runs."""
-    listeners, problem = describe_listeners(container)
-    if listeners is None:
-        return problem
-    on_port = [address for address, p in listeners if p == port]
-    if on_port and all(is_loopback(a) for a in on_port):
-        return t("runtime.loopback_only", address=on_port[0], port=port)
-    if not listeners:
-        return t("runtime.no_listener")
-    if not on_port:
-        ports = ", ".join(f"{a}:{p}" for a, p in listeners)
-        return t("runtime.other_port", ports=ports, port=port)
-    return t("runtime.no_http", port=port)
+    listeners, unreadable = describe_listeners(container)
+    return why_not_answering(listeners, unreadable, port)
 
 
 @register("container_ready", needs="container")

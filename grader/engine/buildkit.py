@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from grader.context import BuildResult
 from grader.dockerfile import Dockerfile, Instruction, image_of
-from grader.i18n import t
-
-# The session imports this module lazily, so its constants can be read at import time here.
-from grader.engine.session import DISK_LOOK_SECONDS, LOG_TAIL_LINES  # noqa: E402
+from grader.engine import limits  # read at call time: tests lower the limits
+from grader.engine.build_context import ContextTooLarge, checked_context_files, instruction_named_by_error, stop_facts
+from grader.engine.connect import engine_address, is_podman
+from grader.engine.limits import BUILD_MEMORY_BYTES, DISK_LOOK_SECONDS, LOG_TAIL_LINES
+from grader.engine.signals import signals_held
+from grader.errors import BuilderUnavailable, EngineDiskFull
 
 if TYPE_CHECKING:  # the session imports this module: only for type hints
     from grader.engine.session import Session
@@ -129,20 +131,16 @@ def choose_builder(requested: str, dockerfile: Dockerfile | None, client: Any) -
     (Docker Desktop, Engine 23+), else the classic builder, unless the Dockerfile needs BuildKit
     and this machine has it. Podman's Docker API has no BuildKit: auto means classic there.
     """
-    from grader.engine.session import BuilderUnavailable
-
     if requested == "classic":
         return "classic"
     if requested == "buildkit":
         if find_buildkit_cli() is None:
-            raise BuilderUnavailable(t("builder.no_buildkit"))
+            raise BuilderUnavailable("builder.no_buildkit")
         return "buildkit"
     wanted = buildx_plugin() is not None or (needs_buildkit(dockerfile) and find_buildkit_cli() is not None)
     # Asked only when BuildKit is in view, so a grading on the classic builder costs no round trip.
     if not wanted:
         return "classic"
-    from grader.engine.session import is_podman  # known from the connection's /_ping
-
     return "classic" if is_podman(client) else "buildkit"
 
 
@@ -291,21 +289,14 @@ def build(
     buildargs: dict[str, str] | None,
 ) -> BuildResult:
     """Build FOLDER with BuildKit through the docker CLI, within `timeout` seconds; nothing is left on a stop."""
-    from grader.engine.session import (
-        MAX_STEP_WRITE_BYTES, ContextTooLarge, EngineDiskFull, checked_context_files, explain_build_error,
-        instruction_named_by_error, stopped_build_error,
-    )
-
     cli = find_buildkit_cli()
     if cli is None:
-        from grader.engine.session import BuilderUnavailable
-
-        raise BuilderUnavailable(t("builder.no_buildkit"))
+        raise BuilderUnavailable("builder.no_buildkit")
     started = time.monotonic()
     try:
         checked_context_files(folder)  # the CLI sends the context itself: refuse gigabytes before it starts
     except ContextTooLarge as error:
-        return BuildResult(ok=False, duration=time.monotonic() - started, error=str(error))
+        return BuildResult(ok=False, duration=time.monotonic() - started, failure="context", facts=error.facts)
     reader = ProgressReader(dockerfile)
     disk = DiskWatch(session.engine_data_root())
     with tempfile.TemporaryDirectory(prefix="labkit-buildkit-") as scratch:
@@ -323,7 +314,7 @@ def build(
                 remaining = timeout - (time.monotonic() - started)
                 if remaining <= 0:
                     stopped = "timeout"
-                elif disk.written() > MAX_STEP_WRITE_BYTES:
+                elif disk.written() > limits.MAX_STEP_WRITE_BYTES:
                     stopped = "disk"
                 if stopped:
                     process.cancel()
@@ -347,7 +338,7 @@ def build(
     if image_id:
         session.image_ids.append(image_id)
     steps = reader.steps()
-    facts = dict(
+    outcome = dict(
         log_tail="\n".join(reader.tail), cached_steps=len(reader.cached()), total_steps=len(steps),
         cached_lines=frozenset(v.instruction.line for v in reader.cached() if v.instruction),
     )
@@ -356,23 +347,22 @@ def build(
         instruction = at.instruction if at else None
         step = _step_number(dockerfile, instruction)
         total = len(dockerfile.commands()) if dockerfile else 0
-        error = stopped_build_error(stopped, instruction, step, total, timeout)
-        return BuildResult(ok=False, duration=duration, error=error, step=step, instruction=instruction,
-                           timed_out=stopped == "timeout", **facts)
+        return BuildResult(ok=False, duration=duration, failure=stopped, facts=dict(stop_facts(timeout), total=total), step=step,
+                           instruction=instruction, timed_out=stopped == "timeout", **outcome)
     raw = error_text(reader) if process.returncode or not image_id else ""
     if raw or not image_id:
         raw = raw or "the build ended without an image"
         if "no space left on device" in raw.lower() or any("no space left on device" in x.lower() for x in list(reader.tail)[-6:]):
-            raise EngineDiskFull(raw)
+            raise EngineDiskFull(raw, engine_address())
         failed = reader.failed()
         instruction = failed.instruction if failed else None
         step = _step_number(dockerfile, instruction)
         total = len(dockerfile.commands()) if dockerfile else 0
         if instruction is None:
             instruction = instruction_named_by_error(raw, dockerfile) or failing_base(dockerfile, raw)
-        return BuildResult(ok=False, duration=duration, raw_error=raw, step=step, instruction=instruction,
-                           error=explain_build_error(raw, instruction, dockerfile, step, total), **facts)
-    return BuildResult(ok=True, image_id=image_id, duration=duration, **facts)
+        return BuildResult(ok=False, duration=duration, failure="error", raw_error=raw, step=step, instruction=instruction,
+                           dockerfile=dockerfile, facts={"total": total, "memory_bytes": BUILD_MEMORY_BYTES}, **outcome)
+    return BuildResult(ok=True, image_id=image_id, duration=duration, **outcome)
 
 
 class CliProcess:
@@ -418,8 +408,6 @@ class CliProcess:
         """Stop the build: SIGINT makes the CLI cancel it on the engine; SIGKILL if it does not end."""
         if self._process.poll() is not None:
             return
-        from grader.engine.session import signals_held
-
         with signals_held():  # a first stop from the user is why we are here: let the cancel finish
             _signal_group(self._process, signal.SIGINT)
             try:

@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
@@ -37,16 +37,18 @@ import docker
 import docker.errors
 import yaml
 
-from grader.engine.connect import endpoint_of, executables_on_path
-from grader.i18n import t
-from grader.engine.session import (
-    EXERCISE_LABEL, SESSION_LABEL, is_podman, podman_health_due, podman_run_healthcheck, remove_container, signals_held,
-)
+from grader.compose_facts import ServiceState, StackRefused, StackRun, volume_source
+from grader.context import copy_submission
+from grader.engine.connect import endpoint_of, executables_on_path, is_podman
+from grader.engine.limits import EXERCISE_LABEL, SESSION_LABEL
+from grader.engine.podman import podman_health_due, podman_run_healthcheck
+from grader.engine.sweep import remove_container
+from grader.engine.signals import signals_held
+from grader.errors import ComposeUnavailable
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 PROJECT_PREFIX = "labkit-"
-COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 GRADED_FILE = ".labkit-compose.yaml"  # the graded copy, written next to the learner's file in the copy
 LOG_LINES = 40
 MAX_OUTPUT_BYTES = 1_000_000  # of the file read back from the volume
@@ -68,20 +70,6 @@ HOST_NAMESPACES = ("network_mode", "pid", "ipc", "userns_mode", "uts", "cgroup")
 Progress = Callable[[str], None]
 
 
-class ComposeUnavailable(Exception):
-    """Neither `docker compose` nor `docker-compose` answers `version` on this machine."""
-
-
-class StackRefused(Exception):
-    """The compose file reaches into the host; the grader does not run it.
-
-    `reason` names the case (privileged, host_namespace, host_path, ...), `service` the service,
-    `value` the offending setting, `path` the YAML keys that lead to it (for a line number).
-    """
-
-    def __init__(self, reason: str, service: str, value: str, path: tuple[Any, ...]):
-        self.reason, self.service, self.value, self.path = reason, service, value, path
-        super().__init__(f"{reason}: service {service}: {value}")
 
 
 # -- which Compose ----------------------------------------------------------------------------
@@ -131,7 +119,7 @@ def compose_choice() -> str:
     """Which Compose LABKIT_COMPOSE asks for: auto (the plugin, else docker-compose), v2 or v1."""
     choice = os.environ.get(CHOICE_VARIABLE, "").strip().lower() or "auto"
     if choice not in CHOICES:
-        raise ComposeUnavailable(t("compose.bad_choice", variable=CHOICE_VARIABLE, value=choice, choices=", ".join(CHOICES)))
+        raise ComposeUnavailable("compose.bad_choice", variable=CHOICE_VARIABLE, value=choice, choices=", ".join(CHOICES))
     return choice
 
 
@@ -173,8 +161,8 @@ def find_compose(refresh: bool = False) -> ComposeBinary:
             return binary
     commands = "`" + " version`, `".join(tried) + " version`"
     if choice == "auto":
-        raise ComposeUnavailable(t("compose.unavailable", commands=commands))
-    raise ComposeUnavailable(t("compose.unavailable_choice", commands=commands, choice=choice, variable=CHOICE_VARIABLE))
+        raise ComposeUnavailable("compose.unavailable", commands=commands)
+    raise ComposeUnavailable("compose.unavailable_choice", commands=commands, choice=choice, variable=CHOICE_VARIABLE)
 
 
 def engine_url(client: Any) -> str | None:
@@ -199,12 +187,6 @@ def _environment(docker_host: str | None = None) -> dict[str, str]:
     return environment
 
 
-def compose_file(folder: Path) -> Path | None:
-    """The folder's compose file, by Compose's own names (compose.yaml first)."""
-    for name in COMPOSE_FILES:
-        if (folder / name).is_file():
-            return folder / name
-    return None
 
 
 # -- the graded copy of the compose file ------------------------------------------------------
@@ -231,16 +213,6 @@ def _inside(folder: Path, relative: str) -> bool:
     return target == root or root in target.parents
 
 
-def _volume_source(entry: Any) -> tuple[str | None, str]:
-    """(host source or named volume, its type) of one `volumes:` entry of a service."""
-    if isinstance(entry, dict):
-        return (str(entry["source"]) if entry.get("source") is not None else None), str(entry.get("type", "volume"))
-    parts = str(entry).split(":")
-    if len(parts) == 1:
-        return None, "volume"  # an anonymous volume
-    source = parts[0]
-    is_path = source.startswith((".", "/", "~")) or "/" in source or "\\" in source
-    return source, "bind" if is_path else "volume"
 
 
 def _check_host_access(name: str, service: dict, folder: Path) -> None:
@@ -255,7 +227,7 @@ def _check_host_access(name: str, service: dict, folder: Path) -> None:
         if service.get(key):
             raise StackRefused("host_devices", name, f"{key}: {service[key]}", ("services", name, key))
     for index, entry in enumerate(service.get("volumes") or []):
-        source, kind = _volume_source(entry)
+        source, kind = volume_source(entry)
         if kind == "bind" and source is not None and not _inside(folder, source):
             raise StackRefused("host_path", name, source, ("services", name, "volumes", index))
     build = service.get("build")
@@ -353,65 +325,8 @@ def podman_healthcheck(service: dict) -> None:
 # -- what a run produced ----------------------------------------------------------------------
 
 
-@dataclass
-class ServiceState:
-    """One container of the stack, as the engine saw it after the run."""
-
-    service: str
-    name: str
-    status: str  # created, running, exited, dead, ...
-    exit_code: int | None = None
-    oom_killed: bool = False
-    health: str = ""  # healthy, unhealthy, starting, or "" without a healthcheck
-    last_probe: str = ""  # the output of the last health probe
-    logs: str = ""
 
 
-@dataclass
-class StackRun:
-    """Everything one stack run produced; the checks read it, the grader never re-runs it."""
-
-    project: str
-    compose: str = ""  # which Compose, with its version
-    command: str = "docker compose"  # how a person types it
-    problem: str = ""  # set when the stack was not started at all (Compose rejected the file)
-    refused: StackRefused | None = None
-    build_ok: bool | None = None
-    build_log: str = ""
-    build_seconds: float = 0.0
-    build_timed_out: bool = False
-    up_code: int | None = None
-    up_log: str = ""
-    timed_out: bool = False  # the stack did not finish within the time limit
-    run_seconds: float = 0.0  # from `up` to the client's exit (or the time limit)
-    services: dict[str, ServiceState] = field(default_factory=dict)
-    client_service: str = "client"
-    api_service: str = "api"
-    output_path: str = ""
-    output_mount: str = ""  # volume (named), anonymous, bind, none
-    output_volume: str = ""
-    output: str | None = None  # the file's text, read from the named volume
-    output_in_container: bool = False  # the file exists, but only in the client's own filesystem
-    created: int = 0  # containers the stack created
-    leftovers: dict[str, list[str]] = field(default_factory=dict)  # what `down` did not remove
-    down_log: str = ""
-    duration: float = 0.0
-
-    @property
-    def client(self) -> ServiceState | None:
-        """The client's container, if one was created."""
-        return self.services.get(self.client_service)
-
-    @property
-    def api(self) -> ServiceState | None:
-        """The api's container, if one was created."""
-        return self.services.get(self.api_service)
-
-    @property
-    def client_succeeded(self) -> bool:
-        """The client ran to the end and exited 0."""
-        client = self.client
-        return client is not None and client.status == "exited" and client.exit_code == 0
 
 
 # -- running Compose --------------------------------------------------------------------------
@@ -691,8 +606,6 @@ def run_stack(
     labels = {SESSION_LABEL: session_id, EXERCISE_LABEL: exercise_id}
     environment = _environment(engine_url(client))
     started = time.monotonic()
-    from grader.grading import copy_submission  # grading imports the checks, which import this module
-
     with tempfile.TemporaryDirectory(prefix="labkit-compose-", ignore_cleanup_errors=True) as scratch:
         stack = copy_submission(folder, Path(scratch) / "stack")
         step_containers: list[str] = []

@@ -1,9 +1,9 @@
 """Connecting to the engine with one round trip, and what that answer already says: the grader's hot path.
 
-The `/version` request that tells the SDK the API version is also the check that an engine
-answers; `open_client` asks it once and keeps the answer on the client, so the facts a grading
-records (`provenance`) cost no request of their own. No dataclass here: this module is imported
-before every build, and grader/engine/facts.py (what `doctor` needs) is not.
+One `/_ping` is the check that an engine answers; its headers give the API version and say
+whether it is Podman. The `/version` answer that a grading's provenance records is asked on a
+thread while the image builds and kept on the client. No dataclass here: this module is
+imported before every build, and grader/engine/facts.py (what `doctor` needs) is not.
 """
 
 from __future__ import annotations
@@ -15,36 +15,40 @@ from typing import Any
 import docker
 import docker.constants
 
+from grader.errors import EngineUnavailable, Message
+
 VERSION_ATTRIBUTE = "labkit_version"  # the kept /version answer, on the DockerClient
+ASKING_ATTRIBUTE = "labkit_version_asking"  # the thread asking it, waited for rather than asked twice
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
 
-def open_client(timeout: float = 120.0, environment: dict[str, str] | None = None, use_ssh_client: bool = False) -> docker.DockerClient:
-    """A client for the engine DOCKER_HOST (or the active docker context) names, checked by one `/version` request.
+def open_client(timeout: float = 120.0, environment: dict[str, str] | None = None, use_ssh_client: bool | None = None) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST (or the active docker context, or ENVIRONMENT) names, checked by one `/_ping`.
 
-    `version="auto"` would ask the same question and throw the answer away; here it is asked
-    once and kept (VERSION_ATTRIBUTE) for `learn`. Raises what the SDK raises when nothing answers.
+    The ping's headers give the API version and say whether the engine is Podman, so no
+    `/version` is waited for (Podman takes ~0.4 s to answer it: it runs its runtime binaries);
+    that answer, which the grading's provenance records, is asked on a thread meanwhile.
+    Raises what the SDK raises when nothing answers. Both the grading and the batch connect here.
     """
-    # An explicit API version makes the SDK send nothing while it sets up; the /version below
-    # is then the only request, and its ApiVersion replaces the placeholder before any other.
+    if use_ssh_client is None:  # ssh:// through the ssh binary (the user's own config and agent; no paramiko)
+        use_ssh_client = (environment or os.environ).get("DOCKER_HOST", "").startswith("ssh://")
+    # An explicit API version makes the SDK send nothing while it sets up; the ping is the first request.
     client = docker.from_env(
-        version=docker.constants.DEFAULT_DOCKER_API_VERSION, timeout=timeout, environment=environment, use_ssh_client=use_ssh_client
+        version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=timeout, environment=environment, use_ssh_client=use_ssh_client
     )
     try:
-        answer = client.api.version(api_version=False)
-        client.api._version = str(answer["ApiVersion"])
+        _remember_ping(client)
     except BaseException:
         client.close()
         raise
-    setattr(client, VERSION_ATTRIBUTE, answer)
+    learn_version_meanwhile(client)
     return client
 
 
 def learn_version_meanwhile(client: Any) -> None:
     """Ask /version on a thread and keep the answer (VERSION_ATTRIBUTE), for the provenance a grading records.
 
-    The grader connects with a /_ping (Podman takes ~0.4 s to answer /version); the version is
-    only read when the report is made, so it is asked while the image builds.
+    The version is only read when the report is made, so it is asked while the image builds.
     """
     import threading
 
@@ -54,12 +58,18 @@ def learn_version_meanwhile(client: Any) -> None:
         except Exception:  # provenance asks again (version_answer) if this failed
             pass
 
-    threading.Thread(target=ask, name="engine-version", daemon=True).start()
+    asking = threading.Thread(target=ask, name="engine-version", daemon=True)
+    asking.start()
+    setattr(client, ASKING_ATTRIBUTE, asking)
 
 
 def version_answer(client: Any) -> dict[str, Any]:
     """The engine's /version: the one kept from the connection, else asked now (and kept)."""
     answer = getattr(client, VERSION_ATTRIBUTE, None)
+    asking = getattr(client, ASKING_ATTRIBUTE, None)
+    if not isinstance(answer, dict) and asking is not None:
+        asking.join(30.0)  # the same request is under way: its answer, not a second request
+        answer = getattr(client, VERSION_ATTRIBUTE, None)
     if not isinstance(answer, dict):
         answer = client.version()
         try:
@@ -146,3 +156,45 @@ def executables_on_path(name: str) -> list[str]:
                 seen.add(real)
                 found.append(path)
     return found
+
+
+def engine_address() -> str | Message:
+    """Where the SDK looks for the engine (DOCKER_HOST, else the active docker context), for messages."""
+    context, endpoint = configured_endpoint()
+    if not context:
+        return endpoint
+    return Message("engine.context_address", endpoint=endpoint, context=context) if context != "default" else Message("engine.default_address")
+
+
+def connect(timeout: float = 120.0) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST names (or the default socket); EngineUnavailable when none answers.
+
+    The engine may run anywhere (unix://, tcp://, ssh://, a VM): the grader reaches learner
+    containers through the engine, never through a port on its own host.
+    """
+    try:
+        return open_client(timeout)
+    except Exception as error:  # the SDK raises several unrelated types for "nothing there"
+        raise EngineUnavailable("engine.none", address=engine_address(), error=type(error).__name__) from None
+
+
+def _remember_ping(client: docker.DockerClient) -> None:
+    """Ping the engine; keep the API version it announces and whether it is Podman (it names its libpod API)."""
+    api = client.api
+    response = api._get(api._url("/_ping"))
+    api._raise_for_status(response)
+    announced = response.headers.get("Api-Version")
+    api._version = announced if announced else api._retrieve_server_version()
+    client._labkit_podman = bool(response.headers.get("Libpod-Api-Version"))
+
+
+def is_podman(client: docker.DockerClient) -> bool:
+    """True when the engine is Podman serving Docker's API (its /_ping names its libpod API version)."""
+    known = getattr(client, "_labkit_podman", None)
+    if known is None:
+        try:
+            _remember_ping(client)
+        except Exception:
+            client._labkit_podman = False
+        known = client._labkit_podman
+    return known

@@ -9,8 +9,10 @@ from typing import Any, Callable
 
 import docker
 
-from grader.engine.connect import open_client
-from grader.engine.session import SESSION_LABEL, EngineUnavailable, sweep
+from grader.engine.connect import open_client, version_answer
+from grader.engine.limits import SESSION_LABEL
+from grader.engine.sweep import sweep
+from grader.errors import EngineUnavailable
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
@@ -23,16 +25,13 @@ def default_url() -> str:
 def client_for(url: str, timeout: float = 120.0) -> docker.DockerClient:
     """A checked client for the engine at URL (unix://, tcp:// with DOCKER_TLS_* honoured, ssh:// via the ssh binary).
 
-    Its one /version request is the check, and is kept for the engine facts a grading records.
+    Its one /_ping is the check; the /version a grading records is asked meanwhile.
     """
     environment = {**os.environ, "DOCKER_HOST": url}
     try:
         return open_client(timeout=timeout, environment=environment, use_ssh_client=url.startswith("ssh://"))
     except Exception as error:  # the SDK raises several unrelated types for "nothing there"
-        raise EngineUnavailable(
-            f"no Docker engine answered at {url} ({type(error).__name__}: {str(error)[:160]}). "
-            "Check that it runs and that the URL is what DOCKER_HOST would be (unix:///path.sock, tcp://host:2376, ssh://user@host)"
-        ) from None
+        raise EngineUnavailable("engine.none_at", url=url, error=f"{type(error).__name__}: {str(error)[:160]}") from None
 
 
 @dataclass
@@ -63,7 +62,7 @@ class Engine:
             else:
                 client = client_for(self.url, timeout=15)
                 try:
-                    self.version = str(client.version().get("Version", ""))
+                    self.version = str(version_answer(client).get("Version", ""))
                 finally:
                     client.close()
         except Exception as error:

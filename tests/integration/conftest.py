@@ -12,7 +12,7 @@ import pytest
 from grader import spec
 from grader.grading import grade
 from grader.model import Status
-from grader.engine.session import SESSION_LABEL
+from grader.engine.limits import SESSION_LABEL
 
 
 def labelled(client, prefix: str = "") -> tuple[list[str], list[str], list[str]]:
@@ -82,7 +82,7 @@ def projects_left(client, prefix: str) -> tuple[list[str], list[str], list[str]]
 
     A grader's project is `labkit-<session id>`; Compose names its network and volumes after it.
     """
-    from grader.engine.session import is_podman
+    from grader.engine.connect import is_podman
 
     mine = f"labkit-{prefix}".lower()
     networks = [n["Name"] for n in client.api.networks() if n.get("Name", "").startswith(mine)]

@@ -100,7 +100,7 @@ def test_endless_step_is_stopped_at_the_time_limit(exercise_spec, submission, en
 def test_step_writing_too_much_is_stopped(exercise_spec, submission, engine, monkeypatch):
     import grader.engine.session
 
-    monkeypatch.setattr(grader.engine.session, "MAX_STEP_WRITE_BYTES", 300_000_000)
+    monkeypatch.setattr(grader.engine.limits, "MAX_STEP_WRITE_BYTES", 300_000_000)
     edit = lambda text: text.replace("RUN pip install", "RUN dd if=/dev/zero of=/filler bs=1M count=4000 && pip install")  # noqa: E731
     build = result(graded(exercise_spec, "exercise-01", submission(edit_dockerfile=edit), engine, build_timeout=120), "build")
     assert build.status is Status.FAILED

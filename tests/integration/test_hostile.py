@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import grader.engine.session
+import grader.engine.limits
 from grader import spec
 from grader.model import Status
 from tests.integration.conftest import grade_folder, result, statuses
@@ -156,7 +156,7 @@ def test_misbehaving_healthcheck_and_stopsignal_do_not_matter(quick_exercise, su
 # -- build time -------------------------------------------------------------------------------
 
 def test_build_step_writing_too_much_is_stopped(quick_exercise, submission, engine, monkeypatch):
-    monkeypatch.setattr(grader.engine.session, "MAX_STEP_WRITE_BYTES", 300_000_000)
+    monkeypatch.setattr(grader.engine.limits, "MAX_STEP_WRITE_BYTES", 300_000_000)
     edit = lambda text: text.replace("RUN pip install", "RUN dd if=/dev/zero of=/filler bs=1M count=4000 && pip install")  # noqa: E731
     report = graded(quick_exercise, submission(edit_dockerfile=edit), engine, 120, build_timeout=120)
     build = result(report, "build")

@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-from grader.engine.session import SESSION_LABEL, Session
+from grader.engine.limits import SESSION_LABEL
+
+from grader.engine.session import Session
 from netns import outside
 
 SLEEPER = ["python3", "-c", "import time; time.sleep(300)"]

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from grader.engine.session import SESSION_LABEL
+from grader.engine.limits import SESSION_LABEL
 from tests.integration.conftest import grade_folder
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from grader.context import BuildResult
 from grader.dockerfile import parse_text
-from grader.engine.session import instruction_named_by_error, describe_exit, explain_build_error
+from grader.engine.build_context import instruction_named_by_error
+from grader.explain import describe_exit, explain_build_error
 
 DOCKERFILE = parse_text(
     "FROM python:3.11-slim\n"  # 1

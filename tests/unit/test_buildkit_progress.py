@@ -9,7 +9,8 @@ import pytest
 from grader.engine import buildkit
 from grader.engine.buildkit import ProgressReader, choose_builder, error_text, failing_base, match_instruction, needs_buildkit
 from grader.dockerfile import parse_text
-from grader.engine.session import BuilderUnavailable, explain_build_error
+from grader.errors import BuilderUnavailable
+from grader.explain import explain_build_error
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "buildkit"  # recorded from Debian's 20.10 CLI
 

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from grader import worker
-from grader.engine.session import Background, Session, signals_held
+from grader.engine.signals import Background, signals_held
+from grader.engine.session import Session
 
 
 @pytest.fixture(autouse=True)

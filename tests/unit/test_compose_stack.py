@@ -17,11 +17,13 @@ from grader.engine import compose
 from grader.checks import compose_stack, registry
 from grader.checks.compose_stack import RUN_ATTRIBUTE, input_csv
 from grader.engine.compose import ServiceState, StackRefused, StackRun, graded_document
+from grader.engine.session import Session
 from grader.context import Context
 from grader.grading import run_check, static_report
 from grader.i18n import set_language
 from grader.model import Status
-from grader.engine.session import EXERCISE_LABEL, SESSION_LABEL, EngineUnavailable
+from grader.engine.limits import EXERCISE_LABEL, SESSION_LABEL
+from grader.errors import EngineUnavailable
 
 SOLUTION = REPO_ROOT / "solutions" / "exercise-06"
 STARTER = REPO_ROOT / "exercises" / "exercise-06"
@@ -662,7 +664,10 @@ def test_leftovers_after_down_fail_the_cleanup_check(run_checks):
 
 def _ctx_with_session(exercise, submission):
     ctx = Context(exercise=exercise, submission=submission)
-    ctx.session = SimpleNamespace(id="t-abc", client=object(), engine_alive=lambda: True)
+    session = SimpleNamespace(id="t-abc", exercise_id=exercise.id, client=object(), engine_alive=lambda: True)
+    # The real session's run_stack, so the labels it passes on to compose.run_stack are the ones tested.
+    session.run_stack = lambda folder, **options: Session.run_stack(session, folder, **options)
+    ctx.session = session
     return ctx
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import docker.errors
 import pytest
 
 from unit_helpers import REPO_ROOT, FakeContainer, built, make_response, proc_net, running, tcp_line
 from test_efficiency import HISTORY, chunks, docker_save_tar
+from grader.errors import ContainerRefused
 from grader.checks import configuration
 from grader.checks.configuration import secret_values
 from grader.context import BuildResult, RunState
@@ -113,7 +113,7 @@ class FakeSession:
     def start(self, image_id, port, limits=None, environment=None, command=None, mounts=None):
         self.started.append({"port": port, "environment": environment, "command": command, "mounts": mounts})
         if self.refuse:
-            raise docker.errors.APIError("start failed", explanation=self.refuse)
+            raise ContainerRefused(self.refuse)  # what the session raises for the engine's refusal
         self.container.port = port
         return self.container
 

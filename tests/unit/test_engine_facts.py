@@ -16,7 +16,7 @@ import pytest
 from grader import doctor
 from grader.engine import connect as engine_connect, facts as engine_facts
 from grader.engine.facts import ComposeFact
-from grader.engine.session import EngineUnavailable
+from grader.errors import EngineUnavailable
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "engines"
 ENGINES = ("docker-20.10", "docker-28-containerd", "podman-4.3")
@@ -100,18 +100,22 @@ class _Recorder(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 @pytest.fixture
 def fake_engine(tmp_path):
-    """A unix socket that answers /version with Podman's recorded answer and notes every request path."""
+    """A unix socket that answers /_ping and /version as Podman does (recorded) and notes every request path."""
     seen: list[str] = []
     body = json.dumps(recorded("podman-4.3", "version")).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             seen.append(self.path)
+            answer = b"OK" if self.path.endswith("/_ping") else body
             self.send_response(200)
+            if self.path.endswith("/_ping"):  # what Podman's /_ping says in its headers
+                self.send_header("Api-Version", "1.41")
+                self.send_header("Libpod-Api-Version", "4.3.1")
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(answer)
 
         def log_message(self, *args):
             pass
@@ -124,15 +128,16 @@ def fake_engine(tmp_path):
     server.server_close()
 
 
-def test_open_client_connects_with_one_request_and_keeps_its_answer(fake_engine):
+def test_open_client_connects_with_one_ping_and_asks_the_version_once(fake_engine):
     url, seen = fake_engine
     client = engine_connect.open_client(timeout=5, environment={**os.environ, "DOCKER_HOST": url})
     try:
-        assert seen == ["/version"]  # the connection's only request
-        assert client.api._version == "1.41"  # the engine's API version, as version="auto" would set it
-        facts = engine_facts.learn(client)
+        assert seen[0] == "/v1.24/_ping"  # the only request the connection waits for
+        assert client.api._version == "1.41"  # the API version the ping announced
+        assert engine_connect.is_podman(client)  # and the engine's kind, from the same answer
+        facts = engine_facts.learn(client)  # waits for the /version asked meanwhile
         assert (facts.product, facts.version, facts.endpoint) == ("Podman", "4.3.1", url)
-        assert seen == ["/version"]
+        assert seen.count("/version") == 1  # asked once, on a thread, and kept
         client.ping()
         assert seen[-1] == "/v1.41/_ping"  # later requests speak the engine's API version
     finally:

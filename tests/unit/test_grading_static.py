@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import docker.errors
 import pytest
 
 from unit_helpers import SOLUTION, STARTER, FakeContainer, chunks, docker_save_tar, load_inspect, make_response, proc_net, tcp_line
@@ -14,7 +13,7 @@ from grader.checks import efficiency
 from grader.context import BuildResult, RunState
 from grader.dockerfile import MAX_DOCKERFILE_BYTES, DockerfileError, load
 from grader.model import Status
-from grader.engine.session import EngineUnavailable
+from grader.errors import ContainerRefused, EngineUnavailable
 
 STATIC_KINDS = {"no_todo", "base_image", "workdir_before_copy", "pip_no_cache", "exec_form_cmd", "hadolint"}
 
@@ -253,7 +252,7 @@ def test_the_image_is_read_while_the_app_starts(exercise, monkeypatch):
 class RefusedStartSession(FakeSession):
     def start(self, image_id, port, limits):
         self.calls.append("start")
-        raise docker.errors.APIError("driver failed programming external connectivity")
+        raise ContainerRefused("driver failed programming external connectivity")
 
     def engine_alive(self):
         return True

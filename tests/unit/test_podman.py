@@ -12,7 +12,9 @@ import pytest
 from grader import grading
 from grader.engine import compose
 from grader.dockerfile import parse_text
-from grader.engine.session import EngineUnavailable, STEP_LINE, _podman_dockerfile, podman_build_context, podman_health_due
+from grader.errors import EngineUnavailable
+from grader.engine.classic import STEP_LINE
+from grader.engine.podman import _podman_dockerfile, podman_build_context, podman_health_due
 
 DOCKERFILE = """FROM python:3.11-slim
 ARG APP_VERSION=dev

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.engine.session import Background, Session
+from grader.engine.signals import Background
+
+from grader.engine.session import Session
 
 
 class _RecordingContainers:
@@ -17,7 +19,7 @@ class _RecordingContainers:
 
 
 def _start_parameters(**limits) -> dict:
-    from grader.engine.session import RunLimits
+    from grader.engine.limits import RunLimits
 
     client = type("Client", (), {})()
     client.containers = _RecordingContainers()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from grader.dockerfile import parse_text
-from grader.engine.session import EngineDiskFull, EngineUnavailable, Session
+from grader.errors import EngineDiskFull, EngineUnavailable
+from grader.engine.session import Session
 
 DOCKERFILE = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . /app\nRUN pip install --no-cache-dir -r requirements.txt\n"
 
@@ -143,7 +144,7 @@ def test_a_dropped_connection_is_an_engine_failure(tmp_path):
 def test_an_oversized_context_is_refused_before_sending(tmp_path, monkeypatch):
     import grader.engine.session
 
-    monkeypatch.setattr(grader.engine.session, "MAX_CONTEXT_BYTES", 1000)
+    monkeypatch.setattr(grader.engine.limits, "MAX_CONTEXT_BYTES", 1000)
     (tmp_path / "data.bin").write_bytes(b"x" * 5000)
     api = FakeAPI(failure=AssertionError("nothing may be sent"))
     _, result = build(tmp_path, api)
@@ -233,7 +234,7 @@ def test_a_stop_while_the_context_is_sent_ends_the_upload(tmp_path):
     import os
     import signal
 
-    from grader.engine.session import BuildAbandoned
+    from grader.engine.classic import BuildAbandoned
 
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     (tmp_path / "big.bin").write_bytes(os.urandom(30 * 1024 * 1024))  # 30 chunks of 1 MiB
