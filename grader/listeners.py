@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import struct
 
+SOCKET_TABLES = ["cat", "/proc/net/tcp", "/proc/net/tcp6"]  # the command that shows them, run inside the container
+
 
 def _decode_address(hex_address: str) -> str:
     """A /proc/net/tcp address (little-endian hex) as text."""

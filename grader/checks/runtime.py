@@ -11,14 +11,14 @@ from grader.context import MAX_RESPONSE_BYTES, Container, Context
 from grader.i18n import t
 from grader.model import Outcome
 from grader.explain import listeners_read, why_not_answering
-from grader.listeners import is_loopback
+from grader.listeners import SOCKET_TABLES, is_loopback
 
 REQUEST_TIMEOUT = 10.0
 
 
 def describe_listeners(container: Container) -> tuple[list[tuple[str, int]] | None, str]:
     """Read the container's listening sockets (the engine's own DNS left out); None and the reason when they cannot be read."""
-    return listeners_read(*container.exec_output(["cat", "/proc/net/tcp", "/proc/net/tcp6"]))
+    return listeners_read(*container.exec_output(SOCKET_TABLES))
 
 
 def diagnose_not_answering(container: Container, port: int) -> str:
