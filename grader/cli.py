@@ -297,6 +297,9 @@ def cmd_hint(argv: list[str], err: Console) -> int:
         return resolved
     exercise, submission = resolved
     out = Console(highlight=False, soft_wrap=True)
+    if exercise.feedback == "exam":
+        out.print(t("hint_cmd.exam", exercise=exercise.id), markup=False)
+        return 0
     store = _store(err)
     if args.reset:
         store.reset_hints(exercise.id)
