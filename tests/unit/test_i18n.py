@@ -156,8 +156,8 @@ def test_switching_to_korean_changes_a_real_checks_failure(make_ctx, run_kind):
     assert not english.passed and not korean.passed
     assert korean.location == english.location == "Dockerfile:6"
     assert "shell form" in english.message and HANGUL.search(korean.message) and "shell form" not in korean.message
-    # What the learner must type stays the same in every language.
-    assert 'CMD ["python", "flask_api_v2.py"]' in korean.message
+    # The learner's own line is quoted as written, in every language; the line to write is not.
+    assert "`CMD python flask_api_v2.py`" in korean.message and '["python", "flask_api_v2.py"]' not in korean.message
 
 
 def test_korean_report_keeps_the_score_line():
