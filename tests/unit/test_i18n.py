@@ -183,7 +183,7 @@ def test_cli_lang_option_and_locale(capsys, monkeypatch, tmp_path):
     assert "나의 첫 ML API 이미지" in out and "아직 채점 안 함" in out
     assert i18n.current_language() == "en"  # main() gives the choice back
     assert cli.main(["exercise-99", "--lang", "ko"]) == 2
-    assert capsys.readouterr().err.startswith("오류: 알 수 없는 연습 문제 `exercise-99`")
+    assert capsys.readouterr().err.startswith("오류: 알 수 없는 실습 `exercise-99`")
     set_language(None)
     monkeypatch.setenv("LANG", "ko_KR.UTF-8")
     assert cli.main(["exercise-99"]) == 2
@@ -195,7 +195,7 @@ def test_cli_lang_option_and_locale(capsys, monkeypatch, tmp_path):
 def test_cli_help_is_translated(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help", "--lang", "ko"])
-    assert "연습 문제" in capsys.readouterr().out
+    assert "실습" in capsys.readouterr().out
     with pytest.raises(SystemExit) as caught:
         cli.main(["exercise-01", "--lang", "fr"])
     assert caught.value.code == 2 and "invalid choice" in capsys.readouterr().err
