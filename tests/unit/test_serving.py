@@ -267,7 +267,8 @@ def test_stops_quickly_passes_and_records_the_time(exercise03, ctx_for):
 def test_stops_quickly_explains_shell_form(exercise03, ctx_for):
     session = FakeSession(stop=(5.3, {"Running": False, "ExitCode": 137}))
     shell = ["/bin/sh", "-c", "gunicorn flask_api_v2:app"]
-    outcome = run(exercise03, "stops_quickly", ctx_for(config={"Cmd": shell}, session=session))
+    text = SOLUTION_TEXT.replace(SOLUTION_TEXT.splitlines()[-1], "CMD gunicorn flask_api_v2:app")  # as the image says
+    outcome = run(exercise03, "stops_quickly", ctx_for(text=text, config={"Cmd": shell}, session=session))
     assert not outcome.passed
     assert "5.3 s" in outcome.message and "killed" in outcome.message and "/bin/sh is PID 1" in outcome.message
 
