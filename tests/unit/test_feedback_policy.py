@@ -4,6 +4,7 @@ hint level the report shows and whether `hint` gives anything; ladders have at l
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -106,3 +107,21 @@ def test_hint_command_in_an_exam_gives_nothing(tmp_path, capsys):
     code = cli.main(["hint", "ex-1", "--labs", str(labs), "--lang", "en"])
     out = capsys.readouterr().out
     assert code == 0 and "No hints for ex-1" in out and "exam" in out and "a nudge" not in out
+
+
+def test_hint_for_a_named_check_climbs_its_own_ladder(capsys, exercise):
+    starter = str(Path(__file__).resolve().parents[2] / "exercises" / "exercise-01")
+    ladder = next(c for c in exercise.checks if c.id == "expose-port").ladder_in("en")
+    outputs = []
+    for _ in range(len(ladder)):
+        assert cli.main(["hint", "exercise-01", "expose-port", "--path", starter, "--lang", "en"]) == 0
+        outputs.append(capsys.readouterr().out)
+    for number, out in enumerate(outputs, start=1):
+        assert f"Hint level {number} of {len(ladder)}" in out and "(expose-port)" in out and ladder[number - 1] in out
+    assert "EXPOSE 5001" not in outputs[0] and "EXPOSE 5001" in outputs[-1]  # the exact line only at the bottom
+
+
+def test_hint_for_an_unknown_check_lists_the_checks(capsys):
+    assert cli.main(["hint", "exercise-01", "expose", "--lang", "en"]) == 2
+    err = capsys.readouterr().err
+    assert "`expose` is not a check of exercise-01" in err and "expose-port" in err
