@@ -284,14 +284,15 @@ def cmd_list(argv: list[str], err: Console) -> int:
 
 
 def cmd_hint(argv: list[str], err: Console) -> int:
-    """One more hint for the first failing check: static checks run now, the others come from the last grading."""
+    """One more hint for a check (the one named, else the first failing): static checks run now, the others come from the last grading."""
     from rich.console import Console
     from rich.text import Text
 
-    from grader.report import hint_levels, result_text
+    from grader.report import hint_levels
 
     parser = argparse.ArgumentParser(prog="python -m grader hint", description=t("cli.hint_description"))
     _exercise_arguments(parser)
+    parser.add_argument("check", nargs="?", help=t("cli.help_check"))
     parser.add_argument("--reset", action="store_true", help=t("cli.help_reset"))
     args = parser.parse_args(argv)
     resolved = _resolve(args, err)
@@ -299,32 +300,23 @@ def cmd_hint(argv: list[str], err: Console) -> int:
         return resolved
     exercise, submission = resolved
     out = Console(highlight=False, soft_wrap=True)
+    if exercise.feedback == "exam":
+        out.print(t("hint_cmd.exam", exercise=exercise.id), markup=False)
+        return 0
+    known = [check.id for check in exercise.checks]
+    if args.check is not None and args.check not in known:
+        err.print(t("hint_cmd.unknown_check", check=args.check, exercise=exercise.id, known=", ".join(known)), markup=False)
+        return EXIT_NOT_GRADABLE
     store = _store(err)
     if args.reset:
         store.reset_hints(exercise.id)
         out.print(t("hint_cmd.reset", exercise=exercise.id), markup=False)
         return 0
-    report, _ = static_report(exercise, submission)
-    failing = next((r for r in report.results if r.status is not Status.PASSED), None)
-    if failing is not None and failing.status is Status.BLOCKED:
-        out.print(t("hint_cmd.blocked", reason=failing.message), markup=False)
+    target = _hint_target(exercise, submission, store, args.check)
+    if isinstance(target, str):  # nothing to hint, and why
+        out.print(target, markup=False)
         return 0
-    note = ""
-    if failing is not None:
-        check_id, feedback = failing.spec.id, result_text(failing, with_hint=False)
-    else:
-        entry = store.entry(exercise.id) or {}
-        if "when" not in entry:
-            out.print(t("hint_cmd.grade_first", exercise=exercise.id), markup=False)
-            return 0
-        static_ids = {r.spec.id for r in report.results}
-        known = {check.id for check in exercise.checks}
-        failed = [f for f in store.failed_checks(exercise.id) if f["id"] in known and f["id"] not in static_ids]
-        if not failed:
-            out.print(t("hint_cmd.nothing", when=entry["when"]), markup=False)
-            return 0
-        check_id, feedback = failed[0]["id"], str(failed[0].get("message") or "")
-        note = t("hint_cmd.from_last_grading", when=entry["when"])
+    check_id, feedback, note = target
     levels = hint_levels(exercise, check_id)
     level = store.next_hint_level(exercise.id, check_id)
     shown = min(level, len(levels))
@@ -338,6 +330,34 @@ def cmd_hint(argv: list[str], err: Console) -> int:
     out.print(Text(levels[shown - 1]))
     out.print(Text(t("hint_cmd.no_more", exercise=exercise.id) if level >= len(levels) else t("hint_cmd.more_available"), style="dim"))
     return 0
+
+
+def _hint_target(exercise, submission: Path, store: ProgressStore, named: str | None) -> tuple[str, str, str] | str:
+    """(check id, the grader's feedback on it, a note on where that came from), or the text to print instead."""
+    from grader.report import result_text
+
+    report, _ = static_report(exercise, submission)
+    failing = next((r for r in report.results if r.status is not Status.PASSED), None)
+    if failing is not None and failing.status is Status.BLOCKED:
+        return t("hint_cmd.blocked", reason=failing.message)
+    entry = store.entry(exercise.id) or {}
+    last_failed = {f["id"]: f for f in store.failed_checks(exercise.id)}
+    static = {r.spec.id: r for r in report.results}
+    if named is not None:  # the learner chose the check: its ladder, with whatever the grader last said about it
+        if named in static and static[named].status is not Status.PASSED:
+            return named, result_text(static[named], with_hint=False), ""
+        if named not in static and named in last_failed:
+            return named, str(last_failed[named].get("message") or ""), t("hint_cmd.from_last_grading", when=entry["when"])
+        return named, "", ""
+    if failing is not None:
+        return failing.spec.id, result_text(failing, with_hint=False), ""
+    if "when" not in entry:
+        return t("hint_cmd.grade_first", exercise=exercise.id)
+    known = {check.id for check in exercise.checks}
+    failed = [f for f in last_failed.values() if f["id"] in known and f["id"] not in static]
+    if not failed:
+        return t("hint_cmd.nothing", when=entry["when"])
+    return failed[0]["id"], str(failed[0].get("message") or ""), t("hint_cmd.from_last_grading", when=entry["when"])
 
 
 def cmd_clean(argv: list[str], err: Console) -> int:

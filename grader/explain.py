@@ -102,6 +102,8 @@ def describe_exit(state: dict, logs: str) -> str:
         how = t("container_exit.oom")
     elif code == 137:
         how = t("container_exit.killed")
+    elif code == 127:  # the shell's "command not found": the program is not in the image
+        how = t("container_exit.not_found")
     else:
         how = t("container_exit.code", code=code)
     text = t("container_exit.stopped", how=how)

@@ -114,7 +114,8 @@ def result_to_dict(result: CheckResult) -> dict[str, Any]:
     """One check's outcome with the spec fields a renderer needs."""
     spec = result.spec
     return {
-        "id": spec.id, "kind": spec.kind, "title": spec.title, "points": spec.points, "hint": spec.hint,
+        "id": spec.id, "kind": spec.kind, "title": spec.title, "points": spec.points, "hint": spec.report_hint("en"),
+        "feedback": spec.feedback,
         "status": result.status.value, "message": _bounded(result.message), "location": result.location,
         "detail": _bounded(result.detail), "duration": round(result.duration, 3),
     }
@@ -122,7 +123,8 @@ def result_to_dict(result: CheckResult) -> dict[str, Any]:
 
 def result_from_dict(doc: dict[str, Any]) -> CheckResult:
     """Inverse of result_to_dict."""
-    spec = CheckSpec(id=doc["id"], kind=doc.get("kind", ""), points=float(doc.get("points", 0)), title=doc.get("title", doc["id"]), hint=doc.get("hint", ""))
+    spec = CheckSpec(id=doc["id"], kind=doc.get("kind", ""), points=float(doc.get("points", 0)), title=doc.get("title", doc["id"]), hint=doc.get("hint", ""),
+                     feedback=doc.get("feedback", "teach"))
     return CheckResult(spec, Status(doc["status"]), doc.get("message", ""), doc.get("location"), doc.get("detail", ""), float(doc.get("duration", 0.0)))
 
 

@@ -30,6 +30,11 @@ class CheckSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     # Other languages' title and hint from labs.yaml's `title_<lang>` / `hint_<lang>` keys.
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The hint ladder, nudge first and the exact line last (labs.yaml `hints:`); `hint` is its first level.
+    hints: tuple[str, ...] = ()
+    ladders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # `hints_<lang>`
+    # teach: the report shows the ladder's first level; answers: its last; exam: no hint at all.
+    feedback: str = "teach"
 
     def title_in(self, language: str) -> str:
         """The title in a language, English when it has none."""
@@ -38,6 +43,20 @@ class CheckSpec:
     def hint_in(self, language: str) -> str:
         """The hint in a language, English when it has none."""
         return self.translations.get(language, {}).get("hint") or self.hint
+
+    def ladder_in(self, language: str) -> tuple[str, ...]:
+        """Every hint level in a language, nudge first and the exact line last (English when it has none)."""
+        ladder = self.ladders.get(language) or self.hints
+        if ladder:
+            return tuple(ladder)
+        return (self.hint_in(language),) if self.hint_in(language) else ()
+
+    def report_hint(self, language: str) -> str:
+        """The hint a report shows beside a failure, as the feedback policy says: first level, last level, or none."""
+        ladder = self.ladder_in(language)
+        if self.feedback == "exam" or not ladder:
+            return ""
+        return ladder[-1] if self.feedback == "answers" else ladder[0]
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,7 @@ class ExerciseSpec:
     # The learner's containers run on a network of their own: "internal" (no route out) unless
     # the exercise needs the outside at run time ("open").
     network: str = "internal"
+    feedback: str = "teach"  # teach | answers | exam: how much the report and `hint` give away
 
     def title_in(self, language: str) -> str:
         """The title in a language, English when it has none."""

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader import __version__
-from grader.i18n import catalog, current_language, t
+from grader.i18n import current_language, t
 from grader.model import CheckResult, ExerciseSpec, Report, Status
 
 MAX_TEST_OUTPUT = 8_000  # characters per check in JSON outputs
@@ -43,7 +43,7 @@ def score_line(report: Report) -> str:
 def result_text(result: CheckResult, with_hint: bool = True) -> str:
     """A check's feedback as plain text: where, what, and how to fix it."""
     text = f"{result.location}: {result.message}" if result.location else result.message
-    hint = result.spec.hint_in(current_language())
+    hint = result.spec.report_hint(current_language())
     if with_hint and result.status is Status.FAILED and hint:
         text += "\n" + t("report.hint_line", hint=hint)
     return text
@@ -65,11 +65,11 @@ def render_terminal(report: Report, console: Console, verbose: bool = False) -> 
             Text(result_text(result, with_hint=False)),
         )
     console.print(table)
-    failed = [r for r in report.results if r.status is Status.FAILED]
+    failed = [r for r in report.results if r.status is Status.FAILED and r.spec.feedback != "exam"]
     if failed:
         console.print(Text(t("report.hints_heading"), style="bold"))
         for result in failed:
-            hint = result.spec.hint_in(language) or t("report.see_feedback")
+            hint = result.spec.report_hint(language) or t("report.see_feedback")
             console.print(Text(f"- {result.spec.title_in(language)}: ", style="bold red") + Text(hint))
             if verbose and result.detail:
                 console.print(Text("  " + result.detail.replace("\n", "\n  "), style="dim"))
@@ -138,12 +138,6 @@ def write_json(document: dict[str, Any], path: Path) -> None:
 
 
 def hint_levels(exercise: ExerciseSpec, check_id: str) -> list[str]:
-    """A check's hints from general to specific: labs.yaml's hint, then `hint.<exercise>.<check>.<n>` (n = 2, 3, …)."""
-    language = current_language()
+    """A check's hint ladder from labs.yaml (`hints:`), in the current language: a nudge first, the exact line last."""
     spec = next(check for check in exercise.checks if check.id == check_id)
-    levels = [spec.hint_in(language)] if spec.hint_in(language) else []
-    number = 2
-    while (key := f"hint.{exercise.id}.{check_id}.{number}") in catalog(language) or key in catalog("en"):
-        levels.append(t(key))
-        number += 1
-    return levels or [t("report.see_feedback")]
+    return list(spec.ladder_in(current_language())) or [t("report.see_feedback")]

@@ -14,8 +14,13 @@ from grader.i18n import SAFE_LOADER
 from grader.model import CheckSpec, ExerciseSpec
 
 BUILDERS = ("auto", "buildkit", "classic")
+# How much a failure gives away: teach (the report shows a nudge, `hint` climbs to the line),
+# answers (a tutorial: the report shows the line at once), exam (no hints at all).
+FEEDBACK = ("teach", "answers", "exam")
+MIN_LADDER = 3  # nudge, concept with its reference page, the exact line
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 TRANSLATED_KEY = re.compile(r"^(title|hint)_([a-z]{2})$")
+LADDER_KEY = re.compile(r"^hints_([a-z]{2})$")
 
 
 class SpecError(Exception):
@@ -59,8 +64,10 @@ def parse(document: Any, path: Path = Path("labs.yaml")) -> list[ExerciseSpec]:
     if not isinstance(document, dict) or not isinstance(document.get("exercises"), list):
         raise SpecError(path, ["the top level must be a mapping with an `exercises:` list, e.g. `exercises:\\n  - id: exercise-01`"])
     course_builder = _builder(document, "builder", "auto", errors)
+    course_feedback = _feedback(document, "feedback", "teach", errors)
     exercises = _parse_unique(
-        document["exercises"], "exercises", lambda raw, where: _parse_exercise(raw, where, errors, course_builder), errors,
+        document["exercises"], "exercises",
+        lambda raw, where: _parse_exercise(raw, where, errors, course_builder, course_feedback), errors,
         "give every exercise its own id",
     )
     if errors:
@@ -102,11 +109,25 @@ def _builder(raw: dict, where: str, default: str, errors: list[str]) -> str:
     return value
 
 
-def _parse_exercise(raw: Any, where: str, errors: list[str], course_builder: str = "auto") -> ExerciseSpec | None:
+def _feedback(raw: dict, where: str, default: str, errors: list[str]) -> str:
+    """The `feedback:` policy of a mapping (the course's, or an exercise's), validated."""
+    value = raw.get("feedback", default)
+    if value not in FEEDBACK:
+        errors.append(
+            f"{where}: `{value}` is not a feedback policy; write one of {', '.join(FEEDBACK)} "
+            "(teach: the report nudges and `hint` climbs to the answer; answers: the report shows the answer; exam: no hints)"
+        )
+        return default
+    return value
+
+
+def _parse_exercise(
+    raw: Any, where: str, errors: list[str], course_builder: str = "auto", course_feedback: str = "teach"
+) -> ExerciseSpec | None:
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, title, folder and checks")
         return None
-    known = {"id", "title", "folder", "port", "checks", "plant", "builder", "network"}
+    known = {"id", "title", "folder", "port", "checks", "plant", "builder", "network", "feedback"}
     titles = {}
     for key in sorted(set(raw) - known, key=str):
         match = TRANSLATED_KEY.match(str(key))
@@ -127,8 +148,9 @@ def _parse_exercise(raw: Any, where: str, errors: list[str], course_builder: str
     if not isinstance(checks_raw, list) or not checks_raw:
         errors.append(f"{where}.checks: missing or empty; list the checks, each with id, kind, points and title")
         checks_raw = []
+    feedback = _feedback(raw, f"{where}.feedback", course_feedback, errors)
     checks = _parse_unique(
-        checks_raw, f"{where}.checks", lambda raw, at: _parse_check(raw, at, errors), errors,
+        checks_raw, f"{where}.checks", lambda raw, at: _parse_check(raw, at, errors, feedback), errors,
         "ids must be unique within an exercise",
     )
     plant = raw.get("plant") or {}
@@ -145,22 +167,37 @@ def _parse_exercise(raw: Any, where: str, errors: list[str], course_builder: str
     return ExerciseSpec(
         id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant, titles=titles,
         builder=_builder(raw, f"{where}.builder", course_builder, errors),
-        network=network,
+        network=network, feedback=feedback,
     )
 
 
-def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
+def _ladder(value: Any, where: str, errors: list[str]) -> tuple[str, ...]:
+    """A `hints:` list, validated: at least MIN_LADDER texts, nudge first and the exact line last."""
+    if not isinstance(value, list) or not all(isinstance(level, str) and level.strip() for level in value):
+        errors.append(f"{where}: must be a list of texts, e.g. `- a nudge`, `- the idea and its docs.docker.com page`, `- the exact line`")
+        return ()
+    if len(value) < MIN_LADDER:
+        errors.append(f"{where}: has {len(value)} level(s); a hint ladder has at least {MIN_LADDER}: a nudge, the idea with its reference page, the exact line")
+    return tuple(value)
+
+
+def _parse_check(raw: Any, where: str, errors: list[str], feedback: str = "teach") -> CheckSpec | None:
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, kind, points and title")
         return None
-    known = {"id", "kind", "points", "title", "hint", "params"}
+    known = {"id", "kind", "points", "title", "hint", "hints", "params"}
     translations: dict[str, dict[str, str]] = {}
+    ladders: dict[str, tuple[str, ...]] = {}
     for key in sorted(set(raw) - known, key=str):
         match = TRANSLATED_KEY.match(str(key))
         if match and isinstance(raw[key], str):
             translations.setdefault(match.group(2), {})[match.group(1)] = raw[key]
             continue
-        errors.append(f"{where}.{key}: unknown key; a check has only {', '.join(sorted(known))} (and title_<lang>, hint_<lang>)")
+        ladder_match = LADDER_KEY.match(str(key))
+        if ladder_match:
+            ladders[ladder_match.group(1)] = _ladder(raw[key], f"{where}.{key}", errors)
+            continue
+        errors.append(f"{where}.{key}: unknown key; a check has only {', '.join(sorted(known))} (and title_<lang>, hint_<lang>, hints_<lang>)")
     check_id = _require_text(raw, "id", where, errors, "expose-port")
     if check_id and not ID_PATTERN.match(check_id):
         errors.append(f"{where}.id: `{check_id}` may hold only lower-case letters, digits, `-`, `_` and `.`")
@@ -185,6 +222,12 @@ def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
     if not isinstance(hint, str):
         errors.append(f"{where}.hint: must be text")
         hint = ""
+    hints = _ladder(raw["hints"], f"{where}.hints", errors) if "hints" in raw else ()
+    if hints and hint:
+        errors.append(f"{where}.hint: give either `hint` (one level) or `hints` (the ladder), not both")
+    hint = hint or (hints[0] if hints else "")
+    for language, ladder in ladders.items():
+        translations.setdefault(language, {}).setdefault("hint", ladder[0] if ladder else "")
     params = raw.get("params")
     params = {} if params is None else params
     if not isinstance(params, dict):
@@ -195,7 +238,8 @@ def _parse_check(raw: Any, where: str, errors: list[str]) -> CheckSpec | None:
             if name not in params:
                 errors.append(f"{where}.params.{name}: required by kind `{kind}`")
     return CheckSpec(
-        id=check_id, kind=kind, points=float(points), title=title, hint=hint, params=params, translations=translations
+        id=check_id, kind=kind, points=float(points), title=title, hint=hint, params=params, translations=translations,
+        hints=hints, ladders=ladders, feedback=feedback,
     )
 
 

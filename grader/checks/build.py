@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grader.checks import register
+from grader.checks.dockerfile_rules import PIP_INSTALL, base_python_too_old
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome
@@ -20,4 +21,10 @@ def build(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         cached = t("build.cached", cached=result.cached_steps, total=result.total_steps) if result.total_steps else ""
         return Outcome.ok(t("build.ok", seconds=result.duration, cached=cached))
     location = result.instruction.location if result.instruction else None
-    return Outcome.fail(result.error, location=location, detail=result.log_tail)
+    message = result.error
+    failed_step = result.instruction.value if result.instruction else ""
+    too_old = base_python_too_old(ctx.dockerfile, params.get("min_python")) if PIP_INSTALL.search(failed_step or "") else None
+    if too_old:
+        # pip's own words ("No matching distribution found") never name the cause: the base image's Python.
+        message += t("build.python_too_old", version=too_old[0], minimum=too_old[1])
+    return Outcome.fail(message, location=location, detail=result.log_tail)

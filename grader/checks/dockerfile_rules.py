@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import shlex
 from typing import Any, Mapping
@@ -15,6 +16,13 @@ from grader.model import Outcome
 TODO_PATTERN = re.compile(r"\bTODO\b")
 PIP_INSTALL = re.compile(r"\bpip3?(\.\d+)?\s+install\b|\bpython3?(\.\d+)?\s+-m\s+pip\s+install\b")
 OFFICIAL_PYTHON = ("python", "library/python", "docker.io/library/python", "index.docker.io/library/python")
+# When each CPython minor version stops getting security fixes (https://devguide.python.org/versions/).
+PYTHON_END_OF_LIFE = {
+    (3, 6): datetime.date(2021, 12, 23), (3, 7): datetime.date(2023, 6, 27), (3, 8): datetime.date(2024, 10, 7),
+    (3, 9): datetime.date(2025, 10, 31), (3, 10): datetime.date(2026, 10, 31), (3, 11): datetime.date(2027, 10, 31),
+    (3, 12): datetime.date(2028, 10, 31), (3, 13): datetime.date(2029, 10, 31), (3, 14): datetime.date(2030, 10, 31),
+}
+SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "dash", "/bin/dash")
 
 
 def _lines_list(numbers: list[int]) -> str:
@@ -68,7 +76,48 @@ def base_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     pattern = params.get("tag_pattern", r"^3\.\d+(\.\d+)?-slim")
     if tag is not None and not re.search(pattern, tag):
         return Outcome.fail(t("base_image.not_slim", reference=reference, tag=tag), where)
+    version = python_version_of_tag(tag)
+    minimum = _version(params.get("min_python"))
+    if version and minimum and version < minimum:
+        # The pinned packages publish no wheel (and no source release) for this Python: pip fails in the build.
+        return Outcome.fail(t("base_image.too_old", reference=reference, version=_text(version), minimum=_text(minimum)), where)
+    end = PYTHON_END_OF_LIFE.get(version) if version else None
+    if end and end < _today():
+        return Outcome.fail(t("base_image.end_of_life", reference=reference, version=_text(version), date=end.isoformat()), where)
     return Outcome.ok(t("base_image.ok", reference=reference), where)
+
+
+def _today() -> datetime.date:
+    """Today's date; a function so that tests can move the calendar."""
+    return datetime.date.today()
+
+
+def _version(text: Any) -> tuple[int, int] | None:
+    match = re.match(r"^(\d+)\.(\d+)", str(text or ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _text(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def python_version_of_tag(tag: str | None) -> tuple[int, int] | None:
+    """(3, 11) for `3.11-slim`, `3.11.9-slim-bookworm`; None when the tag names no version."""
+    return _version(tag)
+
+
+def base_python_too_old(dockerfile, minimum: Any) -> tuple[str, str] | None:
+    """(the base's Python, the minimum) when the final stage's official Python base is older than `minimum`."""
+    if dockerfile is None or not minimum:
+        return None
+    instruction = dockerfile.base_of_stage(dockerfile.stage_count() - 1)
+    if instruction is None:
+        return None
+    repo, tag, _ = split_image_reference(image_of(instruction.value) or "")
+    version, wanted = python_version_of_tag(tag), _version(minimum)
+    if repo.lower() in OFFICIAL_PYTHON and version and wanted and version < wanted:
+        return _text(version), _text(wanted)
+    return None
 
 
 @register("workdir_before_copy", needs="dockerfile")
@@ -170,7 +219,11 @@ def exec_form_cmd(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     written = {"keyword": instruction.keyword, "value": instruction.value}
     if instruction.json_args() == []:
         return Outcome.fail(t("exec_form_cmd.empty", **written), instruction.location)
-    if instruction.json_args() is None:
+    arguments = instruction.json_args()
+    if arguments and " " in arguments[0].strip() and not arguments[0].startswith("/"):
+        # `["python app.py"]` is valid JSON, but Docker looks for a program named "python app.py".
+        return Outcome.fail(t("exec_form_cmd.one_string", program=arguments[0], **written), instruction.location)
+    if arguments is None:
         if instruction.value.strip().startswith("["):
             return Outcome.fail(t("exec_form_cmd.bad_json", **written), instruction.location)
         words = shlex_words(instruction.value)

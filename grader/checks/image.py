@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grader.checks import register
+from grader.checks.dockerfile_rules import SHELLS
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome
@@ -45,7 +46,11 @@ def image_exec_form(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     where = _dockerfile_line(ctx, which)
     if not start:
         return Outcome.fail(t("image_exec_form.none"), where)
-    if len(start) >= 2 and start[0] in ("/bin/sh", "sh", "/bin/bash") and start[1] == "-c":
+    if len(start) >= 2 and start[0] in SHELLS and start[1] == "-c":
+        line = ctx.dockerfile.find(which, stage_only_final=True)[-1] if ctx.dockerfile and ctx.dockerfile.find(which, stage_only_final=True) else None
+        if line is not None and line.json_args() is not None:
+            # Written as JSON on purpose (`["sh", "-c", "…"]`): the form is right, the shell in front is not.
+            return Outcome.fail(t("image_exec_form.wrapped", command=" ".join(start), which=which, shell=start[0]), where)
         return Outcome.fail(t("image_exec_form.shell", command=" ".join(start), which=which), where)
     return Outcome.ok(t("image_exec_form.ok", start=start), where)
 

@@ -41,6 +41,13 @@ def is_shell_form(command: list[str]) -> bool:
     return len(command) >= 2 and command[0] in SHELLS and command[1] == "-c"
 
 
+def shell_written_as_json(ctx: Context) -> bool:
+    """True when the Dockerfile wrote the shell itself in exec form (`["sh", "-c", "…"]`): the form is right,
+    the shell in front of the app is not, so "write it as JSON" would be the wrong advice."""
+    found = ctx.dockerfile.find("ENTRYPOINT", stage_only_final=True) or ctx.dockerfile.find("CMD", stage_only_final=True)
+    return bool(found) and found[-1].json_args() is not None
+
+
 def runs_gunicorn(argv: list[str]) -> bool:
     """True when a process's argv is gunicorn: `gunicorn …`, `python …/gunicorn …` or `python -m gunicorn …`."""
     names = [posixpath.basename(arg) for arg in argv]
@@ -80,7 +87,8 @@ def gunicorn_pid1(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     ):
         return Outcome.ok(t("gunicorn_pid1.ok", argv=_shown(argv)), where)
     if is_shell_form(command):
-        return Outcome.fail(t("gunicorn_pid1.shell_form", argv=_shown(argv), command=_shown(command[2:])), where)
+        key = "gunicorn_pid1.wrapped" if shell_written_as_json(ctx) else "gunicorn_pid1.shell_form"
+        return Outcome.fail(t(key, argv=_shown(argv), command=_shown(command[2:])), where)
     return Outcome.fail(t("gunicorn_pid1.not_gunicorn", argv=_shown(argv), port=ctx.exercise.port), where)
 
 
@@ -166,7 +174,7 @@ def stops_quickly(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         return Outcome.ok(t("stops_quickly.ok", **shown), where)
     command = start_command(ctx)
     if is_shell_form(command):
-        why = t("stops_quickly.why_shell")
+        why = t("stops_quickly.why_wrapped" if shell_written_as_json(ctx) else "stops_quickly.why_shell")
     elif command and runs_gunicorn(command):
         why = t("stops_quickly.why_unknown")
     else:

@@ -86,7 +86,7 @@ def test_dockerignore_without_env_names_env(exercise02, solution_copy, engine):
     assert lost(report) == {"planted-files-absent": 20}
     leak = result(report, "planted-files-absent")
     assert leak.location == ".dockerignore"
-    assert "`/app/.env`" in leak.message and "`.env`" in leak.message
+    assert "`/app/.env`" in leak.message and ".dockerignore" in leak.message  # the path; the pattern is the learner's to write
     assert "/app/.git" not in leak.message
 
 

@@ -55,7 +55,7 @@ def _names_the_entrypoint(report, folder):
     lines = (folder / "Dockerfile").read_text().splitlines()
     where = f"Dockerfile:{lines.index('ENTRYPOINT python serve.py') + 1}"
     assert result(report, "entrypoint-and-cmd").location == where
-    assert 'ENTRYPOINT ["python", "serve.py"]' in result(report, "entrypoint-and-cmd").message
+    assert "JSON array" in result(report, "entrypoint-and-cmd").message  # the way, not the line
     assert "shell" in result(report, "args-reach-server").message
 
 

@@ -163,7 +163,7 @@ def test_deps_before_code_names_the_copy_that_comes_first(exercise02, ctx_for):
     assert not outcome.passed
     assert outcome.location == "Dockerfile:3"
     assert "`COPY . .` (line 3)" in outcome.message and "line 4" in outcome.message
-    assert "reinstall" in outcome.message and "COPY requirements.txt ." in outcome.message
+    assert "reinstall" in outcome.message and "COPY requirements.txt ." not in outcome.message  # a direction, not the line
 
 
 def test_deps_before_code_only_the_app_file_copied_early_also_fails(exercise02, ctx_for):
@@ -176,12 +176,12 @@ def test_deps_before_code_needs_the_requirements_copied_before_the_install(exerc
     text = GOOD.replace("COPY requirements.txt .\n", "")
     outcome = run(exercise02, "deps_before_code", ctx_for(text))
     assert not outcome.passed and outcome.location == "Dockerfile:3"
-    assert "COPY requirements.txt ." in outcome.message
+    assert "above the install" in outcome.message and "COPY requirements.txt ." not in outcome.message
 
 
 def test_deps_before_code_without_install_or_code(exercise02, ctx_for):
     no_install = run(exercise02, "deps_before_code", ctx_for(GOOD.replace("RUN pip install --no-cache-dir -r requirements.txt\n", "")))
-    assert not no_install.passed and "pip install" in no_install.message
+    assert not no_install.passed and "install it with pip" in no_install.message
     no_code = run(exercise02, "deps_before_code", ctx_for(GOOD.replace("COPY . .\n", "")))
     assert not no_code.passed and "flask_api_v2.py" in no_code.message
 
@@ -296,7 +296,7 @@ def test_planted_files_absent_names_what_leaked_and_the_line_to_add(exercise02, 
     session = FakeSession(clean_history(), present={"/app/flask_api_v2.py", "/app/.env"})
     outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, session))
     assert not outcome.passed and outcome.location == ".dockerignore"
-    assert "`/app/.env`" in outcome.message and "`.env`" in outcome.message and ".git" not in outcome.message
+    assert "`/app/.env`" in outcome.message and ".dockerignore" in outcome.message and "`.git`" not in outcome.message
 
 
 def test_planted_files_absent_without_dockerignore_says_create_it(exercise02, ctx_for, tmp_path):
@@ -304,8 +304,8 @@ def test_planted_files_absent_without_dockerignore_says_create_it(exercise02, ct
     outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, FakeSession(clean_history(), present=leaked), submission=tmp_path))
     assert not outcome.passed and outcome.location is None
     assert "no .dockerignore" in outcome.message
-    for line in ("`.git`", "`venv`", "`__pycache__`", "`.env`"):
-        assert line in outcome.message
+    for path in ("`/app/.git`", "`/app/venv`", "`/app/__pycache__`", "`/app/.env`"):
+        assert path in outcome.message
 
 
 def test_planted_files_absent_needs_the_app_where_expected(exercise02, ctx_for):

@@ -66,9 +66,9 @@ def test_entrypoint_and_cmd_mistakes(make_ctx, old, new, words, where):
     assert result.location == line_of(text, where)
 
 
-def test_shell_entrypoint_message_shows_the_json_form(make_ctx):
+def test_shell_entrypoint_message_points_to_the_json_form_without_writing_it(make_ctx):
     result = run_check(check("entrypoint_with_default_args"), make_ctx(SOLUTION.replace(ENTRYPOINT, "ENTRYPOINT python serve.py")))
-    assert '`ENTRYPOINT ["python", "serve.py"]`' in result.message
+    assert "JSON array" in result.message and '["python", "serve.py"]' not in result.message
 
 
 # -- image_env_settings ------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_env_settings_missing_are_named(make_ctx):
     ctx = make_ctx(SOLUTION, build=built(), image=image)
     result = run_check(check("image_env_settings", names=["PORT", "MODEL_PATH", "WORKERS"]), ctx)
     assert result.status is Status.FAILED
-    assert "MODEL_PATH, WORKERS" in result.message and "`ENV MODEL_PATH=...`" in result.message
+    assert "MODEL_PATH, WORKERS" in result.message and "with ENV" in result.message
 
 
 # -- a second container ----------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_build_arg_before_the_install_is_pointed_out(make_ctx):
 def test_build_arg_not_declared(make_ctx):
     text = SOLUTION.replace("ARG APP_VERSION=dev\n", "")
     result = run_check(check("build_arg_changes_build", arg="APP_VERSION"), _ready_ctx(make_ctx, FakeSession(), text=text))
-    assert result.status is Status.FAILED and "`ARG APP_VERSION=dev`" in result.message
+    assert result.status is Status.FAILED and "`APP_VERSION`" in result.message and "ARG APP_VERSION=dev" not in result.message
 
 
 def test_build_arg_that_stays_in_the_build(make_ctx):

@@ -48,16 +48,16 @@ def test_starter_fails_no_todo_on_its_first_todo_line(make_ctx, run_kind):
     assert "delete the TODO" in outcome.message  # the fix
 
 
-def test_starter_has_no_instructions_so_other_checks_fail_with_the_fix(make_ctx, run_kind):
+def test_starter_has_no_instructions_so_other_checks_fail_with_a_direction_not_the_line(make_ctx, run_kind):
     ctx = make_ctx((STARTER / "Dockerfile").read_text(encoding="utf-8"))
     base = run_kind("base_image", ctx)
-    assert not base.passed and "FROM python:3.11-slim" in base.message
+    assert not base.passed and "no FROM" in base.message and "FROM python:3.11-slim" not in base.message
     cmd = run_kind("exec_form_cmd", ctx)
-    assert not cmd.passed and 'CMD ["python", "flask_api_v2.py"]' in cmd.message
+    assert not cmd.passed and "exec (JSON) form" in cmd.message and '["python", "flask_api_v2.py"]' not in cmd.message
     pip = run_kind("pip_no_cache", ctx)
-    assert not pip.passed and "pip install --no-cache-dir -r requirements.txt" in pip.message
+    assert not pip.passed and "installs the requirements" in pip.message and "pip install --no-cache-dir" not in pip.message
     workdir = run_kind("workdir_before_copy", ctx)
-    assert not workdir.passed and "COPY . /app" in workdir.message
+    assert not workdir.passed and "no COPY" in workdir.message and "COPY . /app" not in workdir.message
 
 
 # -- no_todo -------------------------------------------------------------------------------
@@ -133,13 +133,14 @@ def test_base_image_fails(reference, says, make_ctx, run_kind):
     assert not outcome.passed
     assert says in outcome.message
     assert outcome.location == "Dockerfile:3"
-    assert "python:3.11-slim" in outcome.message  # the fix
+    assert "pin" in outcome.message.lower() or "slim" in outcome.message  # the direction
+    assert "FROM python:3.11-slim" not in outcome.message  # not the line
 
 
 def test_base_image_without_from_fails_with_the_fix(make_ctx, run_kind):
     outcome = run_kind("base_image", make_ctx(dockerfile("# nothing yet", "WORKDIR /app")))
     assert not outcome.passed
-    assert "no FROM" in outcome.message and "FROM python:3.11-slim" in outcome.message
+    assert "no FROM" in outcome.message and "base image" in outcome.message and "FROM python:3.11-slim" not in outcome.message
 
 
 def test_base_image_tag_pattern_param_is_honoured(make_ctx, run_kind):
@@ -220,7 +221,7 @@ def test_workdir_after_copy_fails_on_the_copy_line_relative_destination(make_ctx
     assert not outcome.passed
     assert outcome.location == "Dockerfile:2"
     assert "relative" in outcome.message and "land in `/`" in outcome.message
-    assert "Put `WORKDIR /app` above it" in outcome.message
+    assert "working directory first" in outcome.message and "WORKDIR /app" not in outcome.message
 
 
 def test_workdir_missing_with_absolute_destination_fails(make_ctx, run_kind):
@@ -236,7 +237,7 @@ def test_workdir_without_any_copy_fails(make_ctx, run_kind):
     outcome = run_kind("workdir_before_copy", make_ctx(dockerfile("FROM python:3.11-slim", "WORKDIR /app")))
     assert not outcome.passed
     assert outcome.location is None
-    assert "COPY . /app" in outcome.message
+    assert "no COPY" in outcome.message and "COPY . /app" not in outcome.message
 
 
 def test_workdir_is_per_stage(make_ctx, run_kind):
@@ -305,14 +306,14 @@ def test_pip_no_cache_fails_naming_the_run_line(lines, line, make_ctx, run_kind)
     outcome = run_kind("pip_no_cache", make_ctx(text))
     assert not outcome.passed
     assert outcome.location == f"Dockerfile:{line}"
-    assert "add `--no-cache-dir` after `pip install`" in outcome.message
+    assert "keeps pip's download cache" in outcome.message and "option that turns the cache off" in outcome.message
 
 
 def test_pip_no_cache_without_pip_install_fails_with_the_fix(make_ctx, run_kind):
     text = dockerfile("FROM python:3.11-slim", "RUN echo pip", 'CMD ["python"]')
     outcome = run_kind("pip_no_cache", make_ctx(text))
     assert not outcome.passed
-    assert "RUN pip install --no-cache-dir -r requirements.txt" in outcome.message
+    assert "installs the requirements" in outcome.message and "RUN pip install" not in outcome.message
 
 
 def test_pip_no_cache_requires_the_requirements_file(make_ctx, run_kind):
@@ -357,8 +358,8 @@ def test_exec_form_cmd_shell_form_fails_with_the_json_fix(make_ctx, run_kind):
     outcome = run_kind("exec_form_cmd", make_ctx(text))
     assert not outcome.passed
     assert outcome.location == "Dockerfile:3"
-    assert "shell form" in outcome.message
-    assert 'CMD ["python", "flask_api_v2.py"]' in outcome.message
+    assert "shell form" in outcome.message and "JSON array" in outcome.message
+    assert '["python", "flask_api_v2.py"]' not in outcome.message
 
 
 def test_exec_form_cmd_single_quoted_json_fails(make_ctx, run_kind):
@@ -381,7 +382,7 @@ def test_exec_form_cmd_shell_form_entrypoint_fails(make_ctx, run_kind):
     outcome = run_kind("exec_form_cmd", make_ctx(text))
     assert not outcome.passed
     assert outcome.location == "Dockerfile:3"
-    assert 'ENTRYPOINT ["python", "flask_api_v2.py"]' in outcome.message
+    assert "`ENTRYPOINT python flask_api_v2.py` is shell form" in outcome.message
 
 
 def test_exec_form_cmd_last_cmd_counts(make_ctx, run_kind):
@@ -400,7 +401,7 @@ def test_exec_form_cmd_only_the_final_stage_counts(make_ctx, run_kind):
 def test_exec_form_cmd_missing_fails_with_the_fix(make_ctx, run_kind):
     outcome = run_kind("exec_form_cmd", make_ctx(dockerfile("FROM python:3.11-slim")))
     assert not outcome.passed
-    assert 'CMD ["python", "flask_api_v2.py"]' in outcome.message
+    assert "no CMD" in outcome.message and '["python", "flask_api_v2.py"]' not in outcome.message
 
 
 # -- parsing details the checks rely on ----------------------------------------------------

@@ -104,23 +104,6 @@ def test_korean_texts_are_korean():
     assert copied == []
 
 
-def test_hint_levels_name_real_checks_and_count_from_two():
-    exercises = {e["id"]: {c["id"] for c in e["checks"]} for e in yaml.safe_load(LABS.read_text(encoding="utf-8"))["exercises"]}
-    levels: dict[tuple[str, str], list[int]] = {}
-    for key in catalog("en"):
-        if not key.startswith("hint."):
-            continue
-        match = re.fullmatch(r"hint\.([a-z0-9_.-]+?)\.([a-z0-9_-]+)\.(\d+)", key)
-        assert match, f"`{key}`: write hint.<exercise>.<check-id>.<n>"
-        exercise, check, number = match.group(1), match.group(2), int(match.group(3))
-        assert check in exercises.get(exercise, set()), f"`{key}` names no check of labs.yaml"
-        levels.setdefault((exercise, check), []).append(number)
-    for where, numbers in levels.items():
-        assert sorted(numbers) == list(range(2, 2 + len(numbers))), (where, numbers)
-    exercise01 = {check for exercise, check in levels if exercise == "exercise-01"}
-    assert exercise01 == exercises["exercise-01"], "every exercise-01 check has extra hint levels"
-
-
 # -- labs.yaml -------------------------------------------------------------------------------
 
 
@@ -134,13 +117,15 @@ def test_every_check_in_labs_yaml_has_a_korean_title_and_hint():
                 missing.append(f"{where}: title_ko")
             if check.get("hint") and not str(check.get("hint_ko", "")).strip():
                 missing.append(f"{where}: hint_ko")
+            if len(check.get("hints_ko") or []) != len(check.get("hints") or []):
+                missing.append(f"{where}: hints_ko")
     assert missing == []
 
 
 def test_spec_reads_the_korean_title_and_hint(exercise):
     check = next(c for c in exercise.checks if c.id == "expose-port")
     assert check.title_in("ko") != check.title and HANGUL.search(check.title_in("ko"))
-    assert "EXPOSE 5001" in check.hint_in("ko")
+    assert check.hint_in("ko") == check.ladder_in("ko")[0] and "EXPOSE 5001" in check.ladder_in("ko")[-1]
     assert check.title_in("fr") == check.title  # no such language: English
 
 
@@ -171,8 +156,8 @@ def test_switching_to_korean_changes_a_real_checks_failure(make_ctx, run_kind):
     assert not english.passed and not korean.passed
     assert korean.location == english.location == "Dockerfile:6"
     assert "shell form" in english.message and HANGUL.search(korean.message) and "shell form" not in korean.message
-    # What the learner must type stays the same in every language.
-    assert 'CMD ["python", "flask_api_v2.py"]' in korean.message
+    # The learner's own line is quoted as written, in every language; the line to write is not.
+    assert "`CMD python flask_api_v2.py`" in korean.message and '["python", "flask_api_v2.py"]' not in korean.message
 
 
 def test_korean_report_keeps_the_score_line():
@@ -198,7 +183,7 @@ def test_cli_lang_option_and_locale(capsys, monkeypatch, tmp_path):
     assert "나의 첫 ML API 이미지" in out and "아직 채점 안 함" in out
     assert i18n.current_language() == "en"  # main() gives the choice back
     assert cli.main(["exercise-99", "--lang", "ko"]) == 2
-    assert capsys.readouterr().err.startswith("오류: 알 수 없는 연습 문제 `exercise-99`")
+    assert capsys.readouterr().err.startswith("오류: 알 수 없는 실습 `exercise-99`")
     set_language(None)
     monkeypatch.setenv("LANG", "ko_KR.UTF-8")
     assert cli.main(["exercise-99"]) == 2
@@ -210,7 +195,7 @@ def test_cli_lang_option_and_locale(capsys, monkeypatch, tmp_path):
 def test_cli_help_is_translated(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help", "--lang", "ko"])
-    assert "연습 문제" in capsys.readouterr().out
+    assert "실습" in capsys.readouterr().out
     with pytest.raises(SystemExit) as caught:
         cli.main(["exercise-01", "--lang", "fr"])
     assert caught.value.code == 2 and "invalid choice" in capsys.readouterr().err

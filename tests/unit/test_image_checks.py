@@ -79,7 +79,7 @@ def test_exposes_passes_at_the_expose_line(image_ctx, run_kind):
 def test_exposes_nothing_fails_with_the_fix(image_ctx, run_kind):
     outcome = run_kind("image_exposes", image_ctx(variant(solution(), ExposedPorts=None)))
     assert not outcome.passed
-    assert "exposes no port" in outcome.message and "EXPOSE 5001" in outcome.message
+    assert "exposes no port" in outcome.message and "EXPOSE 5001" not in outcome.message and "EXPOSE" in outcome.message
     assert outcome.location is None  # there is no EXPOSE line to point at ...
     assert "above the CMD (Dockerfile:6)" in outcome.message  # ... so the message says where it goes
 
@@ -93,7 +93,7 @@ def test_exposes_other_port_fails_naming_both(image_ctx, run_kind):
     text = GOOD_DOCKERFILE.replace("EXPOSE 5001", "EXPOSE 8080")
     outcome = run_kind("image_exposes", image_ctx(variant(solution(), ExposedPorts={"8080/tcp": {}}), text=text))
     assert not outcome.passed
-    assert "8080/tcp" in outcome.message and "write `EXPOSE 5001`" in outcome.message
+    assert "8080/tcp" in outcome.message and "listens on 5001" in outcome.message and "EXPOSE 5001" not in outcome.message
     assert outcome.location == "Dockerfile:5"
 
 
@@ -120,7 +120,7 @@ def test_shell_form_cmd_fails(image_ctx, run_kind):
     outcome = run_kind("image_exec_form", image_ctx(image, text=GOOD_DOCKERFILE.replace('CMD ["python", "flask_api_v2.py"]', "CMD python flask_api_v2.py")))
     assert not outcome.passed
     assert "/bin/sh -c python flask_api_v2.py" in outcome.message
-    assert 'CMD ["python", "flask_api_v2.py"]' in outcome.message
+    assert "CMD as a JSON array" in outcome.message and '["python", "flask_api_v2.py"]' not in outcome.message
     assert outcome.location == "Dockerfile:6"
 
 
@@ -129,7 +129,7 @@ def test_shell_form_entrypoint_fails_naming_entrypoint(image_ctx, run_kind):
     text = GOOD_DOCKERFILE.replace('CMD ["python", "flask_api_v2.py"]', "ENTRYPOINT python flask_api_v2.py")
     outcome = run_kind("image_exec_form", image_ctx(image, text=text))
     assert not outcome.passed
-    assert "ENTRYPOINT in JSON form" in outcome.message
+    assert "ENTRYPOINT as a JSON array" in outcome.message
     assert outcome.location == "Dockerfile:6"
 
 
@@ -156,13 +156,13 @@ def test_workdir_passes(workdir, image_ctx, run_kind):
 def test_no_workdir_fails_with_the_fix(image_ctx, run_kind):
     outcome = run_kind("image_workdir", image_ctx(variant(solution(), WorkingDir="")))
     assert not outcome.passed
-    assert "no working directory" in outcome.message and "WORKDIR /app" in outcome.message
+    assert "no working directory" in outcome.message and "/app" in outcome.message and "WORKDIR /app" not in outcome.message
 
 
 def test_other_workdir_fails(image_ctx, run_kind):
     outcome = run_kind("image_workdir", image_ctx(variant(solution(), WorkingDir="/code")))
     assert not outcome.passed
-    assert "`/code`" in outcome.message and "expected `/app`" in outcome.message
+    assert "`/code`" in outcome.message and "serves from `/app`" in outcome.message
     assert outcome.location == "Dockerfile:2"
 
 
@@ -187,7 +187,7 @@ def test_oversized_fails_at_the_run_line(image_ctx, run_kind):
     outcome = run_kind("image_size", image_ctx(image))
     assert not outcome.passed
     assert "adds 900 MB" in outcome.message and "450 MB budget" in outcome.message
-    assert "--no-cache-dir" in outcome.message
+    assert "pip's cache" in outcome.message and "docker history" in outcome.message
     assert outcome.location == "Dockerfile:4"
 
 

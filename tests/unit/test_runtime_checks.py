@@ -121,7 +121,7 @@ def test_binds_loopback_fails_telling_to_bind_all(rows, rows6, make_ctx, run_kin
     container = FakeContainer(proc_net=proc_net(rows, rows6))
     outcome = run_kind("binds_all_interfaces", bind_ctx(make_ctx, submission, container, ready=False))
     assert not outcome.passed
-    assert 'host="0.0.0.0"' in outcome.message
+    assert "all interfaces (0.0.0.0)" in outcome.message and 'host="0.0.0.0"' not in outcome.message
     assert ":5001 inside the container" in outcome.message
     assert outcome.location == f"flask_api_v2.py:{RUN_LINE}"
 
