@@ -44,15 +44,23 @@ class Submission:
 
 
 def discover(root: Path, exercise_id: str) -> list[Submission]:
-    """Each subfolder of ROOT is a learner; its EXERCISE_ID/ folder is graded when it has one."""
+    """Each subfolder of ROOT is a learner; its EXERCISE_ID/ (or exercises/EXERCISE_ID/) folder is graded when it has one."""
     submissions = []
     for child in sorted(Path(root).iterdir(), key=lambda p: p.name):
         if child.name.startswith(".") or not child.is_dir():
             continue
-        nested = child / exercise_id
-        folder = nested if nested.is_dir() else child
+        folder = exercise_folder(child, exercise_id)
         submissions.append(Submission(child.name, folder.resolve(), content_hash(folder)))
     return submissions
+
+
+def exercise_folder(learner_folder: Path, exercise_id: str) -> Path:
+    """The folder to grade in a learner's folder: a whole course repository (the starter kit's
+    `exercises/EXERCISE/`, or `EXERCISE/`) holds it deeper; otherwise the learner's folder itself."""
+    for nested in (learner_folder / exercise_id, learner_folder / "exercises" / exercise_id):
+        if nested.is_dir():
+            return nested
+    return learner_folder
 
 
 def _walk(folder: Path) -> Iterator[tuple[str, Path]]:

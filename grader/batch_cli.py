@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader import spec
 from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, run
 from grader.engines import Engine, describe, make_engines
+from grader.i18n import available_languages, set_language
 from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
 from grader.outputs import write_all
 from grader.report import points
@@ -45,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--regrade", action="store_true", help="grade every submission again, changed or not, and print whose score changed")
     p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD})")
     p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
+    p.add_argument("--lang", choices=available_languages(), help="language of every output and message (default: LABKIT_LANG, else the locale)")
     return p
 
 
@@ -162,6 +164,9 @@ def main(argv: list[str], err: Console) -> int:
         err.print(f"error: no engine answered, nothing graded: {describe(engines)}", markup=False)
         return EXIT_NOT_GRADABLE
     labs = (args.labs or spec.default_labs_path()).resolve()
+    if args.lang:
+        set_language(args.lang)
+        os.environ["LABKIT_LANG"] = args.lang  # the grading processes' messages follow it
     if args.builder:
         os.environ["LABKIT_BUILDER"] = args.builder  # what every grading process reads, as a learner's shell would set it
     options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade)
