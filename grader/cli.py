@@ -38,6 +38,8 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help=t("cli.help_verbose"))
     parser.add_argument("--watch", action="store_true", help=t("cli.help_watch"))
     parser.add_argument("--no-record", action="store_true", help=t("cli.help_no_record", path=store_path()))
+    parser.add_argument("--static-only", action="store_true", help=t("cli.help_static_only"))
+    parser.add_argument("--prairielearn", type=Path, metavar="FILE", help=t("cli.help_prairielearn"))
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     return parser
 
@@ -178,6 +180,8 @@ def cmd_grade(argv: list[str], err: Console) -> int:
     if isinstance(resolved, int):
         return resolved
     exercise, submission = resolved
+    if args.static_only:
+        return cmd_static_only(exercise, submission, args)
     client = connect()
     # Only a learner's own runs are progress: not CI's, and not an instructor's (--no-record).
     store = None if args.no_record or os.environ.get("CI") == "true" else _store(err)
@@ -187,8 +191,7 @@ def cmd_grade(argv: list[str], err: Console) -> int:
         from grader.report import gradescope, render_terminal, write_json  # imported already, while the app started
 
         render_terminal(report, _stdout_console(), verbose=args.verbose)
-        if args.json:
-            write_json(gradescope(report), args.json)
+        _write_results(report, args)
         if store is not None:
             store.record(report)
         return EXIT_FULL if report.full_marks else EXIT_POINTS_LOST
@@ -196,6 +199,34 @@ def cmd_grade(argv: list[str], err: Console) -> int:
     if args.watch:
         return _watch(exercise, submission, grade_and_show, _stdout_console(), err)
     return grade_and_show()
+
+
+def cmd_static_only(exercise, submission: Path, args: argparse.Namespace) -> int:
+    """Grade the checks that need no engine (never connecting to one); the others are listed as not run."""
+    from rich.text import Text
+
+    from grader.report import render_terminal
+    from grader.static_only import static_grading
+
+    report = static_grading(exercise, submission)
+    out = _stdout_console()
+    out.print(Text(t("static_only.note", not_run=report.facts["not_run"]), style="dim"))
+    render_terminal(report, out, verbose=args.verbose)
+    _write_results(report, args)
+    return EXIT_FULL if report.full_marks else EXIT_POINTS_LOST
+
+
+def _write_results(report, args: argparse.Namespace) -> None:
+    """--json (Gradescope) and --prairielearn files of one grading."""
+    from grader.report import gradescope, write_json
+
+    if args.json:
+        write_json(gradescope(report), args.json)
+    if args.prairielearn:
+        from grader.gradebook import GRADED, Grading
+        from grader.outputs.prairielearn import results
+
+        write_json(results(Grading("", report.exercise.id, GRADED, report), report.exercise), args.prairielearn)
 
 
 def _watch(exercise, submission: Path, grade_and_show, out: Console, err: Console) -> int:
