@@ -17,6 +17,7 @@ from grader.engines import Engine, describe, make_engines
 from grader.i18n import available_languages, set_language
 from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
 from grader.outputs import write_all
+from grader.outputs.lms import RosterError, load_roster, match
 from grader.report import points
 from grader.similarity import DEFAULT_THRESHOLD, similar_pairs
 
@@ -46,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--regrade", action="store_true", help="grade every submission again, changed or not, and print whose score changed")
     p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD})")
     p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
+    p.add_argument("--roster", type=Path, metavar="FILE", help="CSV mapping submission folders to LMS identities (a Canvas or Moodle export plus a `folder` column): also write canvas.csv and moodle.csv")
+    p.add_argument("--assignment", metavar="TITLE", help="the grade column's title in canvas.csv and moodle.csv, as Canvas shows it: `Lab 1 (1234)` (default: `EXERCISE (EXERCISE)`)")
     p.add_argument("--lang", choices=available_languages(), help="language of every output and message (default: LABKIT_LANG, else the locale)")
     return p
 
@@ -157,6 +160,13 @@ def main(argv: list[str], err: Console) -> int:
     if not args.submissions.is_dir():
         err.print(f"error: no folder at {args.submissions}: pass the folder that holds one subfolder per learner", markup=False)
         return EXIT_NOT_GRADABLE
+    roster = None
+    if args.roster:
+        try:
+            roster = load_roster(args.roster)
+        except RosterError as error:
+            err.print(f"error: {error}", markup=False)
+            return EXIT_NOT_GRADABLE
     engines = make_engines(args.engine, args.jobs)
     for engine in engines:
         engine.connect()
@@ -182,14 +192,25 @@ def main(argv: list[str], err: Console) -> int:
                 listener.close()
         pairs = similar_pairs(dockerfiles_of(result), template_dockerfile(args.labs, exercise), args.similarity)
         standing = gradebook.current(exercise.id)
-        write_all(options.out, exercise, standing, pairs)
+        write_all(options.out, exercise, standing, pairs, roster, args.assignment)
     finally:
         gradebook.close()
     print_summary(out, exercise, result, pairs, options, engines)
+    if roster is not None:
+        print_roster_summary(out, roster, standing)
     if result.interrupted:
         err.print("interrupted: finished gradings are in the gradebook; run the same command again to resume", markup=False)
         return EXIT_INTERRUPTED
     return EXIT_NOT_GRADABLE if result.not_gradable() else EXIT_DONE
+
+
+def print_roster_summary(out: Console, roster, standing) -> None:
+    """Who in the roster has no result, and which folders no roster row claims (listed, never dropped)."""
+    matched = match(roster, standing)
+    missing = [entry for entry, grading in matched.rows if grading is None or not grading.final]
+    out.print(f"Roster: {len(matched.rows)} learner(s), {len(missing)} without a result (empty grade in canvas.csv and moodle.csv)", markup=False)
+    if matched.unmatched:
+        out.print(f"Folders in no roster row ({len(matched.unmatched)}, in unmatched.csv): {', '.join(matched.unmatched)}", markup=False)
 
 
 def print_summary(out: Console, exercise, result: BatchResult, pairs, options: BatchOptions, engines: list[Engine]) -> None:
