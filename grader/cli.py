@@ -377,6 +377,7 @@ def cmd_clean(argv: list[str], err: Console) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m grader clean", description=t("cli.clean_description"))
     parser.add_argument("--cache", action="store_true", help=t("cli.help_cache"))
+    _language_argument(parser)
     args = parser.parse_args(argv)
     client = connect()
     # Compose projects first: their volumes carry no session label.

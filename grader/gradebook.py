@@ -117,19 +117,24 @@ def result_to_dict(result: CheckResult) -> dict[str, Any]:
         "id": spec.id, "kind": spec.kind, "title": spec.title, "points": spec.points, "hint": spec.hint,
         "status": result.status.value, "message": _bounded(result.message), "location": result.location,
         "detail": _bounded(result.detail), "duration": round(result.duration, 3),
+        "translations": {lang: dict(texts) for lang, texts in spec.translations.items()},  # outputs in the batch's language
     }
 
 
 def result_from_dict(doc: dict[str, Any]) -> CheckResult:
     """Inverse of result_to_dict."""
-    spec = CheckSpec(id=doc["id"], kind=doc.get("kind", ""), points=float(doc.get("points", 0)), title=doc.get("title", doc["id"]), hint=doc.get("hint", ""))
+    spec = CheckSpec(
+        id=doc["id"], kind=doc.get("kind", ""), points=float(doc.get("points", 0)), title=doc.get("title", doc["id"]),
+        hint=doc.get("hint", ""), translations=doc.get("translations") or {},
+    )
     return CheckResult(spec, Status(doc["status"]), doc.get("message", ""), doc.get("location"), doc.get("detail", ""), float(doc.get("duration", 0.0)))
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """A Report as JSON: what the checks were (as graded) and how each ended."""
     return {
-        "exercise": {"id": report.exercise.id, "title": report.exercise.title, "folder": report.exercise.folder, "port": report.exercise.port},
+        "exercise": {"id": report.exercise.id, "title": report.exercise.title, "folder": report.exercise.folder, "port": report.exercise.port,
+                     "titles": dict(report.exercise.titles)},
         "submission": str(report.submission),
         "duration": round(report.duration, 3),
         "facts": report.facts,
@@ -144,7 +149,7 @@ def report_from_dict(doc: dict[str, Any]) -> Report:
     ex = doc.get("exercise") or {}
     exercise = ExerciseSpec(
         id=ex.get("id", ""), title=ex.get("title", ""), folder=ex.get("folder", ""), port=int(ex.get("port", 0) or 0),
-        checks=tuple(r.spec for r in results),
+        checks=tuple(r.spec for r in results), titles=dict(ex.get("titles") or {}),
     )
     return Report(
         exercise, Path(doc.get("submission", "")), results, float(doc.get("duration", 0.0)), dict(doc.get("facts") or {}),

@@ -17,6 +17,20 @@ def clean(text: str | None) -> str:
     return _CONTROL.sub("", text or "")
 
 
+def state_label(state: str) -> str:
+    """`graded`, `timed out`... in the batch's language."""
+    from grader.i18n import t
+
+    return t(f"state.{state}")
+
+
+def title(result) -> str:
+    """A check's title in the batch's language (labs.yaml's `title_<lang>`, kept in the gradebook)."""
+    from grader.i18n import current_language
+
+    return result.spec.title_in(current_language())
+
+
 def location_parts(location: str | None) -> tuple[str, int | None]:
     """`Dockerfile:6` -> ('Dockerfile', 6)."""
     if not location:

@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.gradebook import STATE_LABELS, Grading
+from grader.gradebook import Grading
+from grader.i18n import t
 from grader.model import ExerciseSpec
+from grader.outputs import state_label
 from grader.outputs.csv_gradebook import _cell, _number
 
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -130,12 +132,12 @@ def write_all(out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], r
     canvas = [[_cell(entry.get(name)) for name in CANVAS_IDENTITY] + [grade_cell(grading)] for entry, grading in matched.rows]
     moodle = [[_cell(entry.get(name)) for name in MOODLE_IDENTITY] + [grade_cell(grading)] for entry, grading in matched.rows]
     unmatched = [
-        [_cell(learner), grade_cell(standing[learner]), STATE_LABELS.get(standing[learner].state, standing[learner].state)]
+        [_cell(learner), grade_cell(standing[learner]), state_label(standing[learner].state)]
         for learner in matched.unmatched
     ]
     written = [
         _write(Path(out) / "canvas.csv", CANVAS_IDENTITY + [title], canvas),
         _write(Path(out) / "moodle.csv", MOODLE_IDENTITY + [title], moodle),
-        _write(Path(out) / "unmatched.csv", ["folder", "score", "state"], unmatched),
+        _write(Path(out) / "unmatched.csv", [t("csv.folder"), t("csv.score"), t("csv.state")], unmatched),
     ]
     return written, matched.unmatched
