@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_FULL, EXIT_POINTS_LOST, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("list", "clean", "batch", "hint", "doctor")
+COMMANDS = ("list", "clean", "batch", "hint", "doctor", "starter-kit", "merge")
 
 
 def _grade_parser() -> argparse.ArgumentParser:
@@ -88,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_clean(argv[1:], err)
         if argv and argv[0] == "doctor":
             return cmd_doctor(argv[1:])
+        if argv and argv[0] == "starter-kit":
+            return cmd_starter_kit(argv[1:], err)
+        if argv and argv[0] == "merge":
+            from grader import batch_cli
+
+            return batch_cli.merge_main(argv[1:], err.console)
         if argv and argv[0] == "batch":
             from grader import batch_cli
 
@@ -392,6 +398,23 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     Console(highlight=False, soft_wrap=True).print(
         t("cli.clean_done", containers=containers, images=images, pruned=pruned), markup=False
     )
+    return 0
+
+
+def cmd_starter_kit(argv: list[str], err: Console) -> int:
+    """Write the learners' repository (no solution) into a new folder."""
+    from grader.starter_kit import StarterKitError, write
+
+    parser = argparse.ArgumentParser(prog="python -m grader starter-kit", description=t("cli.starter_kit_description"))
+    parser.add_argument("dir", type=Path, help=t("cli.help_starter_kit_dir"))
+    _language_argument(parser)
+    args = parser.parse_args(argv)
+    try:
+        written = write(args.dir)
+    except StarterKitError as error:
+        err.print(t("starter_kit.error", error=error), markup=False)
+        return EXIT_NOT_GRADABLE
+    print(t("starter_kit.done", path=args.dir, files=len(written)))
     return 0
 
 
