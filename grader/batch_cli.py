@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader import spec
-from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, run
+from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, parse_shard, run
 from grader.engines import Engine, describe, make_engines
 from grader.i18n import available_languages, set_language
 from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
@@ -47,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--regrade", action="store_true", help="grade every submission again, changed or not, and print whose score changed")
     p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD})")
     p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
+    p.add_argument("--shard", metavar="K/N", help="grade only shard K of N (learners split by a hash of their folder name: stable whoever else is in the class); join the shards' --out folders with `python -m grader merge`")
     p.add_argument("--roster", type=Path, metavar="FILE", help="CSV mapping submission folders to LMS identities (a Canvas or Moodle export plus a `folder` column): also write canvas.csv and moodle.csv")
     p.add_argument("--assignment", metavar="TITLE", help="the grade column's title in canvas.csv and moodle.csv, as Canvas shows it: `Lab 1 (1234)` (default: `EXERCISE (EXERCISE)`)")
     p.add_argument("--lang", choices=available_languages(), help="language of every output and message (default: LABKIT_LANG, else the locale)")
@@ -160,6 +161,13 @@ def main(argv: list[str], err: Console) -> int:
     if not args.submissions.is_dir():
         err.print(f"error: no folder at {args.submissions}: pass the folder that holds one subfolder per learner", markup=False)
         return EXIT_NOT_GRADABLE
+    shard = None
+    if args.shard:
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as error:
+            err.print(f"error: {error}", markup=False)
+            return EXIT_NOT_GRADABLE
     roster = None
     if args.roster:
         try:
@@ -179,7 +187,7 @@ def main(argv: list[str], err: Console) -> int:
         os.environ["LABKIT_LANG"] = args.lang  # the grading processes' messages follow it
     if args.builder:
         os.environ["LABKIT_BUILDER"] = args.builder  # what every grading process reads, as a learner's shell would set it
-    options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade)
+    options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade, shard=shard)
     out = Console(highlight=False, soft_wrap=True)
     listener = RichListener(err) if err.is_terminal else PlainListener(err)
     err.print(f"engines: {describe(engines)}", markup=False)
@@ -232,3 +240,56 @@ def print_summary(out: Console, exercise, result: BatchResult, pairs, options: B
         out.print(f"Not gradable (infrastructure; rerun to retry): {', '.join(left)}", markup=False)
     out.print(f"Outputs in {options.out}: {FILENAME}, gradebook.csv, report.html, junit.xml, similarity.csv, gradescope/, prairielearn/, github-classroom/", markup=False)
 
+
+
+def merge_parser() -> argparse.ArgumentParser:
+    """The merge command's arguments."""
+    p = argparse.ArgumentParser(
+        prog="python -m grader merge",
+        description="Join the --out folders of `python -m grader batch --shard K/N` runs into one gradebook, and write every output as one batch would.",
+        epilog="Refuses, with the reason, shards of different exercises or grader versions and a learner graded in two shards. See docs/instructors.md.",
+    )
+    p.add_argument("shards", type=Path, nargs="+", metavar="DIR", help="a shard's --out folder (its gradebook.sqlite is read)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the merged gradebook and the reports go")
+    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD}); read from the submission folders where this machine has them")
+    p.add_argument("--roster", type=Path, metavar="FILE", help="also write canvas.csv and moodle.csv, as batch --roster")
+    p.add_argument("--assignment", metavar="TITLE", help="the grade column's title in canvas.csv and moodle.csv")
+    p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
+    p.add_argument("--lang", choices=available_languages(), help="language of every output (default: LABKIT_LANG, else the locale)")
+    return p
+
+
+def merge_main(argv: list[str], err: Console) -> int:
+    """Run `python -m grader merge`; returns the exit code (0 merged, 2 refused)."""
+    from grader.merge import MergeError, merge
+
+    args = merge_parser().parse_args(argv)
+    if args.lang:
+        set_language(args.lang)
+    try:
+        roster = load_roster(args.roster) if args.roster else None
+        exercise_id, standing = merge(args.shards, args.out)
+    except (MergeError, RosterError) as error:
+        err.print(f"error: {error}", markup=False)
+        return EXIT_NOT_GRADABLE
+    exercise = spec.find_exercise(spec.load(args.labs), exercise_id)
+    if exercise is None:
+        err.print(f"error: the shards grade `{exercise_id}`, which labs.yaml does not have: pass the course's --labs", markup=False)
+        return EXIT_NOT_GRADABLE
+    texts = {}
+    for learner, grading in standing.items():
+        try:
+            texts[learner] = (Path(grading.submission) / "Dockerfile").read_text(encoding="utf-8", errors="replace")[:200_000]
+        except OSError:
+            pass  # that shard's submissions are not on this machine: no similarity for this learner
+    pairs = similar_pairs(texts, template_dockerfile(args.labs, exercise), args.similarity)
+    write_all(args.out.resolve(), exercise, standing, pairs, roster, args.assignment)
+    out = Console(highlight=False, soft_wrap=True)
+    states = ", ".join(f"{sum(1 for g in standing.values() if g.state == s)} {label}" for s, label in STATE_LABELS.items())
+    out.print(f"{exercise.id}: merged {len(args.shards)} shard(s): {len(standing)} learner(s): {states}", markup=False)
+    if len(texts) < len(standing):
+        out.print(f"Alike Dockerfiles compared for {len(texts)} of {len(standing)} learner(s): the others' folders are not on this machine", markup=False)
+    if roster is not None:
+        print_roster_summary(out, roster, standing)
+    out.print(f"Outputs in {args.out.resolve()}: {FILENAME}, gradebook.csv, report.html, junit.xml, similarity.csv, gradescope/, prairielearn/, github-classroom/", markup=False)
+    return EXIT_DONE

@@ -213,6 +213,16 @@ class Gradebook:
         grading.id = cursor.lastrowid
         return grading.id
 
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Remember what this gradebook grades (exercise, grader version, shard): what `merge` compares."""
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
+
+    def meta(self) -> dict[str, str]:
+        """Every meta key and value."""
+        with self._lock:
+            return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta").fetchall()}
+
     def begin_batch(self, batch_id: str, session_prefix: str, engines: list[str]) -> None:
         """Note a batch as running, so that a later run can sweep what it left if it is killed."""
         with self._lock:
