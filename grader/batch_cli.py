@@ -161,20 +161,12 @@ def main(argv: list[str], err: Console) -> int:
     if not args.submissions.is_dir():
         err.print(f"error: no folder at {args.submissions}: pass the folder that holds one subfolder per learner", markup=False)
         return EXIT_NOT_GRADABLE
-    shard = None
-    if args.shard:
-        try:
-            shard = parse_shard(args.shard)
-        except ValueError as error:
-            err.print(f"error: {error}", markup=False)
-            return EXIT_NOT_GRADABLE
-    roster = None
-    if args.roster:
-        try:
-            roster = load_roster(args.roster)
-        except RosterError as error:
-            err.print(f"error: {error}", markup=False)
-            return EXIT_NOT_GRADABLE
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+        roster = load_roster(args.roster) if args.roster else None
+    except ValueError as error:  # RosterError is one
+        err.print(f"error: {error}", markup=False)
+        return EXIT_NOT_GRADABLE
     engines = make_engines(args.engine, args.jobs)
     for engine in engines:
         engine.connect()

@@ -194,7 +194,7 @@ def cmd_grade(argv: list[str], err: Console) -> int:
 
     def grade_and_show() -> int:
         report = _grade_with_progress(exercise, submission, args.build_timeout, client, err, args.builder)
-        from grader.report import gradescope, render_terminal, write_json  # imported already, while the app started
+        from grader.report import render_terminal  # imported already, while the app started
 
         render_terminal(report, _stdout_console(), verbose=args.verbose)
         _write_results(report, args)
