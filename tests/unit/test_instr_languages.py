@@ -82,3 +82,10 @@ def test_batch_and_clean_take_a_language():
 def test_labkit_lang_is_documented():
     assert "LABKIT_LANG" in (REPO_ROOT / "docs" / "instructors.md").read_text()
     assert "LABKIT_LANG" in (REPO_ROOT / "README.md").read_text()
+
+
+def test_batch_terminal_lines_follow_the_language(exercise, korean):
+    from grader.batch_cli import line_of
+
+    line = line_of(grading_of(exercise, "jun", state=NOT_GRADABLE, message="engine gone"), retrying=True)
+    assert line.startswith("jun: 채점 불가 (다른 엔진에서 다시 시도)")
