@@ -30,7 +30,7 @@ def reporter_points(runners: str, env: dict[str, str]) -> tuple[float, float]:
     total = maximum = 0.0
     for runner in (name.strip() for name in runners.split(",")):
         document = json.loads(base64.b64decode(env[f"{runner.upper()}_RESULTS"]))
-        if document.get("max_score") is not None:
+        if document.get("max_score"):  # `if (!results.max_score) return acc;` in notify-classroom.js
             total += sum(test["score"] for test in document["tests"])
             maximum += document["max_score"]
     return total, maximum
