@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Benchmark: bench_batch.py's class of 20 graded as one batch (-j 2) against 2 shards (-j 1 each, run at once) plus `merge`.
+"""Benchmark: bench_batch.py's class of 20 graded as one batch (-j 2) against 2 shards plus `merge`.
 
     .venv/bin/python bench/bench_shards.py [--quick] [--rounds N] [--json FILE]
 
-On one machine the two shards share its engine and cores, as two jobs of one batch do: what this
-measures is the cost of sharding (two grader processes, two gradebooks, the merge), not the gain of
-a second machine, which on GitHub's runners is each shard running alone. Also checks that the merged
+Shards are timed twice: at once on this machine (-j 1 each: they share its engine and cores as the
+two workers of one batch do), and one after the other (-j 2 each, each alone on the machine, as each
+would be on a GitHub runner of its own: the slower one plus the merge estimates two runners). Also checks that the merged
 gradebook gives every learner the score the single batch gave. This is a script, not a test.
 """
 
@@ -50,29 +50,56 @@ def scores(folder: Path) -> dict[str, str]:
         return {row["learner"]: row["score"] for row in csv.DictReader(handle)}
 
 
-def one_round(work: Path, labs: Path, submissions: Path) -> dict[str, float]:
-    """Wall times of one batch and of two shards + merge, from empty output folders."""
-    for name in ("one", "shard-1", "shard-2", "merged"):
+def wait_all(processes: list[subprocess.Popen], started: float) -> list[float]:
+    """Seconds from STARTED at which each process ended (each checked for exit code 0)."""
+    ends: list[float | None] = [None] * len(processes)
+    while None in ends:
+        for n, process in enumerate(processes):
+            if ends[n] is None and process.poll() is not None:
+                ends[n] = time.monotonic() - started
+        time.sleep(0.1)
+    for process in processes:
+        finish(process)
+    return [float(end) for end in ends]
+
+
+def merged(work: Path, labs: Path, shards: list[Path]) -> float:
+    """Seconds `merge` takes over SHARDS into WORK/merged."""
+    shutil.rmtree(work / "merged", ignore_errors=True)
+    started = time.monotonic()
+    finish(grader("merge", *map(str, shards), "--out", str(work / "merged"), "--labs", str(labs)))
+    return time.monotonic() - started
+
+
+def one_round(work: Path, labs: Path, submissions: Path) -> dict[str, object]:
+    """One batch (-j 2); two shards at once (-j 1 each) + merge; two shards one after the other (-j 2 each,
+    each alone on the machine as on a runner of its own) + merge. Every configuration from empty folders."""
+    def fresh(name: str) -> Path:
         shutil.rmtree(work / name, ignore_errors=True)
+        return work / name
+
     common = ["exercise-01", str(submissions), "--labs", str(labs), "--timeout", "45"]
     started = time.monotonic()
-    finish(grader("batch", *common, "--out", str(work / "one"), "-j", "2"))
+    finish(grader("batch", *common, "--out", str(fresh("one")), "-j", "2"))
     single = time.monotonic() - started
+    row: dict[str, object] = {"one_batch_j2_s": round(single, 1)}
+    shards = [fresh(f"together-{k}") for k in (1, 2)]
     started = time.monotonic()
-    shards = [grader("batch", *common, "--out", str(work / f"shard-{k}"), "-j", "1", "--shard", f"{k}/2") for k in (1, 2)]
-    ends = []
-    for process in shards:
-        finish(process)
-        ends.append(time.monotonic() - started)
-    merge_started = time.monotonic()
-    finish(grader("merge", str(work / "shard-1"), str(work / "shard-2"), "--out", str(work / "merged"), "--labs", str(labs)))
-    merge = time.monotonic() - merge_started
-    merged, alone = scores(work / "merged"), scores(work / "one")
-    differ = {learner: (alone.get(learner), merged.get(learner)) for learner in set(merged) | set(alone) if merged.get(learner) != alone.get(learner)}
-    sizes = [len(scores(work / f"shard-{k}")) for k in (1, 2)]
-    return {"one_batch_s": round(single, 1), "shard_1_s": round(ends[0], 1), "shard_2_s": round(ends[1], 1),
-            "merge_s": round(merge, 2), "shards_plus_merge_s": round(max(ends) + merge, 1), "shard_sizes": sizes,
-            "scores_that_differ": differ}
+    ends = wait_all([grader("batch", *common, "--out", str(shards[k - 1]), "-j", "1", "--shard", f"{k}/2") for k in (1, 2)], started)
+    merge = merged(work, labs, shards)
+    row.update(together_shard_s=[round(e, 1) for e in ends], together_merge_s=round(merge, 2), together_total_s=round(max(ends) + merge, 1))
+    alone_shards, alone = [fresh(f"alone-{k}") for k in (1, 2)], []
+    for k in (1, 2):
+        started = time.monotonic()
+        finish(grader("batch", *common, "--out", str(alone_shards[k - 1]), "-j", "2", "--shard", f"{k}/2"))
+        alone.append(time.monotonic() - started)
+    merge = merged(work, labs, alone_shards)
+    row.update(alone_shard_s=[round(a, 1) for a in alone], alone_merge_s=round(merge, 2),
+               two_runners_estimate_s=round(max(alone) + merge, 1), one_machine_sequential_s=round(sum(alone) + merge, 1))
+    one, both = scores(work / "one"), scores(work / "merged")
+    row["shard_sizes"] = [len(scores(folder)) for folder in alone_shards]
+    row["scores_that_differ"] = {learner: (one.get(learner), both.get(learner)) for learner in set(one) | set(both) if one.get(learner) != both.get(learner)}
+    return row
 
 
 def main() -> int:
