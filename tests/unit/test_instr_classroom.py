@@ -6,6 +6,9 @@ import base64
 import csv
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +85,12 @@ def test_a_not_gradable_learner_is_an_error_not_a_silent_zero(exercise):
     document = github_classroom.results(grading_of(exercise, "dave", state=NOT_GRADABLE, message="engine gone"), exercise)
     assert document["status"] == "error" and "engine gone" in document["tests"][0]["message"]
     assert github_classroom.encoded(document) == base64.b64encode(json.dumps(document).encode()).decode()
+
+
+@pytest.mark.parametrize("name", ["github-classroom-workflow.yml", "instructors-batch-workflow.yml"])
+def test_workflows_follow_githubs_workflow_schema(name):
+    """SchemaStore's schema as check-jsonschema vendors it (a dev dependency): keys, events, permissions, matrix."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    completed = subprocess.run([str(checker), "--builtin-schema", "vendor.github-workflows", str(REPO_ROOT / "docs" / name)],
+                               capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
