@@ -30,27 +30,23 @@ def default_jobs() -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The batch command's arguments."""
-    p = argparse.ArgumentParser(
-        prog="python -m grader batch",
-        description="Grade every learner's folder in SUBMISSIONS_DIR, keep a gradebook in DIR, and write reports for LMSs.",
-        epilog="Rerunning the same command resumes: unchanged submissions are not graded again. See docs/instructors.md.",
-    )
-    p.add_argument("exercise", help="exercise id, e.g. exercise-01")
-    p.add_argument("submissions", type=Path, help="folder with one subfolder per learner (an EXERCISE/ folder inside one is used when present)")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the gradebook and the reports go")
-    p.add_argument("-j", "--jobs", type=int, default=default_jobs(), metavar="N", help=f"gradings at once on each engine (default {default_jobs()} here)")
-    p.add_argument("--engine", action="append", default=[], metavar="URL", help="a Docker engine, here or on another machine, as DOCKER_HOST takes it (unix://, tcp://, ssh://); repeat for several (default: DOCKER_HOST or the local socket)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"time limit of one grading, build and run included (default {DEFAULT_TIMEOUT:.0f})")
-    p.add_argument("--build-timeout", type=float, default=600.0, metavar="SECONDS", help="give up on one build after this long (default 600)")
-    p.add_argument("--builder", choices=("auto", "buildkit", "classic"), help="the builder of every grading (default: LABKIT_BUILDER, else labs.yaml, else auto)")
-    p.add_argument("--regrade", action="store_true", help="grade every submission again, changed or not, and print whose score changed")
-    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD})")
-    p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
-    p.add_argument("--shard", metavar="K/N", help="grade only shard K of N (learners split by a hash of their folder name: stable whoever else is in the class); join the shards' --out folders with `python -m grader merge`")
-    p.add_argument("--roster", type=Path, metavar="FILE", help="CSV mapping submission folders to LMS identities (a Canvas or Moodle export plus a `folder` column): also write canvas.csv and moodle.csv")
-    p.add_argument("--assignment", metavar="TITLE", help="the grade column's title in canvas.csv and moodle.csv, as Canvas shows it: `Lab 1 (1234)` (default: `EXERCISE (EXERCISE)`)")
-    p.add_argument("--lang", choices=available_languages(), help="language of every output and message (default: LABKIT_LANG, else the locale)")
+    """The batch command's arguments (help in the current language)."""
+    p = argparse.ArgumentParser(prog="python -m grader batch", description=t("batch.description"), epilog=t("batch.epilog"))
+    p.add_argument("exercise", help=t("batch.help_exercise"))
+    p.add_argument("submissions", type=Path, help=t("batch.help_submissions"))
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help=t("batch.help_out"))
+    p.add_argument("-j", "--jobs", type=int, default=default_jobs(), metavar="N", help=t("batch.help_jobs", default=default_jobs()))
+    p.add_argument("--engine", action="append", default=[], metavar="URL", help=t("batch.help_engine"))
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=t("batch.help_timeout", default=DEFAULT_TIMEOUT))
+    p.add_argument("--build-timeout", type=float, default=600.0, metavar="SECONDS", help=t("batch.help_build_timeout"))
+    p.add_argument("--builder", choices=("auto", "buildkit", "classic"), help=t("batch.help_builder"))
+    p.add_argument("--regrade", action="store_true", help=t("batch.help_regrade"))
+    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=t("batch.help_similarity", default=DEFAULT_THRESHOLD))
+    p.add_argument("--labs", type=Path, help=t("cli.help_labs"))
+    p.add_argument("--shard", metavar="K/N", help=t("batch.help_shard"))
+    p.add_argument("--roster", type=Path, metavar="FILE", help=t("batch.help_roster"))
+    p.add_argument("--assignment", metavar="TITLE", help=t("batch.help_assignment"))
+    p.add_argument("--lang", choices=available_languages(), help=t("batch.help_lang"))
     return p
 
 
@@ -235,19 +231,15 @@ def print_summary(out: Console, exercise, result: BatchResult, pairs, options: B
 
 
 def merge_parser() -> argparse.ArgumentParser:
-    """The merge command's arguments."""
-    p = argparse.ArgumentParser(
-        prog="python -m grader merge",
-        description="Join the --out folders of `python -m grader batch --shard K/N` runs into one gradebook, and write every output as one batch would.",
-        epilog="Refuses, with the reason, shards of different exercises or grader versions and a learner graded in two shards. See docs/instructors.md.",
-    )
-    p.add_argument("shards", type=Path, nargs="+", metavar="DIR", help="a shard's --out folder (its gradebook.sqlite is read)")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the merged gradebook and the reports go")
-    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD}); read from the submission folders where this machine has them")
-    p.add_argument("--roster", type=Path, metavar="FILE", help="also write canvas.csv and moodle.csv, as batch --roster")
-    p.add_argument("--assignment", metavar="TITLE", help="the grade column's title in canvas.csv and moodle.csv")
-    p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
-    p.add_argument("--lang", choices=available_languages(), help="language of every output (default: LABKIT_LANG, else the locale)")
+    """The merge command's arguments (help in the current language)."""
+    p = argparse.ArgumentParser(prog="python -m grader merge", description=t("merge.description"), epilog=t("merge.epilog"))
+    p.add_argument("shards", type=Path, nargs="+", metavar="DIR", help=t("merge.help_shards"))
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help=t("batch.help_out"))
+    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=t("batch.help_similarity", default=DEFAULT_THRESHOLD))
+    p.add_argument("--roster", type=Path, metavar="FILE", help=t("batch.help_roster"))
+    p.add_argument("--assignment", metavar="TITLE", help=t("batch.help_assignment"))
+    p.add_argument("--labs", type=Path, help=t("cli.help_labs"))
+    p.add_argument("--lang", choices=available_languages(), help=t("batch.help_lang"))
     return p
 
 
