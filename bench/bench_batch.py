@@ -47,6 +47,21 @@ def run_batch(submissions: Path, out: Path, labs: Path, engines: list[str], jobs
     return wall, completed.stdout.splitlines()[0]
 
 
+def prepare_class(work: Path, quick: bool) -> Path:
+    """The class of 20 in WORK/submissions and a labs.yaml with a 30 s readiness limit; returns that labs.yaml."""
+    document = yaml.safe_load((REPO / "labs.yaml").read_text())
+    for exercise in document["exercises"]:
+        for check in exercise["checks"]:
+            if check["kind"] == "container_ready":
+                check.setdefault("params", {})["timeout"] = 30
+    labs = work / "labs.yaml"
+    labs.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    shutil.copytree(REPO / "exercises", work / "exercises")
+    hangs = ("hangs-at-start", "hangs-in-build")
+    make_cohort(work / "submissions", [("solution" if quick and v in hangs else v) for v in CLASS_OF_20])
+    return labs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", action="append", default=[], help="engine URL (default: DOCKER_HOST or the local socket); give two for the two-engine rows")
@@ -56,16 +71,7 @@ def main() -> int:
     engines = args.engine or [default_url()]
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
-        document = yaml.safe_load((REPO / "labs.yaml").read_text())
-        for exercise in document["exercises"]:
-            for check in exercise["checks"]:
-                if check["kind"] == "container_ready":
-                    check.setdefault("params", {})["timeout"] = 30
-        labs = work / "labs.yaml"
-        labs.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
-        shutil.copytree(REPO / "exercises", work / "exercises")
-        hangs = ("hangs-at-start", "hangs-in-build")
-        make_cohort(work / "submissions", [("solution" if args.quick and v in hangs else v) for v in CLASS_OF_20])
+        labs = prepare_class(work, args.quick)
         configurations = [("1 engine, serial (-j 1)", engines[:1], 1), ("1 engine, 2 workers (-j 2)", engines[:1], 2)]
         if len(engines) > 1:
             configurations += [("2 engines, 1 worker each (-j 1)", engines[:2], 1), ("2 engines, 2 workers each (-j 2)", engines[:2], 2)]

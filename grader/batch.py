@@ -42,15 +42,23 @@ class Submission:
 
 
 def discover(root: Path, exercise_id: str) -> list[Submission]:
-    """Each subfolder of ROOT is a learner; its EXERCISE_ID/ folder is graded when it has one."""
+    """Each subfolder of ROOT is a learner; its EXERCISE_ID/ (or exercises/EXERCISE_ID/) folder is graded when it has one."""
     submissions = []
     for child in sorted(Path(root).iterdir(), key=lambda p: p.name):
         if child.name.startswith(".") or not child.is_dir():
             continue
-        nested = child / exercise_id
-        folder = nested if nested.is_dir() else child
+        folder = exercise_folder(child, exercise_id)
         submissions.append(Submission(child.name, folder.resolve(), content_hash(folder)))
     return submissions
+
+
+def exercise_folder(learner_folder: Path, exercise_id: str) -> Path:
+    """The folder to grade in a learner's folder: a whole course repository (the starter kit's
+    `exercises/EXERCISE/`, or `EXERCISE/`) holds it deeper; otherwise the learner's folder itself."""
+    for nested in (learner_folder / exercise_id, learner_folder / "exercises" / exercise_id):
+        if nested.is_dir():
+            return nested
+    return learner_folder
 
 
 def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
@@ -108,6 +116,23 @@ def grader_version(exercise: ExerciseSpec) -> str:
     configured = {"id": exercise.id, "port": exercise.port, "network": exercise.network, "checks": checks}
     digest.update(json.dumps(configured, sort_keys=True, default=str).encode())
     return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+# -- shards ------------------------------------------------------------------------------------
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`2/3` -> (2, 3); ValueError unless 1 <= K <= N."""
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit() or not 1 <= int(k) <= int(n):
+        raise ValueError(f"--shard takes K/N with 1 <= K <= N, e.g. 1/2 (got `{text}`)")
+    return int(k), int(n)
+
+
+def shard_of(learner: str, count: int) -> int:
+    """The shard (1..COUNT) a learner belongs to: a hash of the name alone, so it never depends on who
+    else is in the class, on the machine or on the order folders are listed."""
+    return int.from_bytes(hashlib.sha256(learner.encode("utf-8", "surrogateescape")).digest()[:8], "big") % count + 1
 
 
 # -- regrade diff ------------------------------------------------------------------------------
@@ -236,6 +261,7 @@ class BatchOptions:
     build_timeout: float = 600.0
     regrade: bool = False
     max_attempts: int = MAX_ATTEMPTS
+    shard: tuple[int, int] | None = None  # (K, N): grade only the learners of shard K of N
 
 
 @dataclass
@@ -286,6 +312,9 @@ def plan(options: BatchOptions, gradebook: Gradebook) -> tuple[list[Submission],
     """(all submissions, those to grade, previous final gradings, grader version): resume skips what did not change."""
     version = grader_version(options.exercise)
     submissions = discover(options.submissions, options.exercise.id)
+    if options.shard is not None:
+        k, n = options.shard
+        submissions = [s for s in submissions if shard_of(s.learner, n) == k]
     previous = gradebook.latest(options.exercise.id, final_only=True)
     todo = []
     for submission in submissions:
@@ -314,6 +343,8 @@ def run(
     # Every grading's Session ids start with the batch's prefix (after a caller's own), so what a
     # killed batch left is found by the next run; it is swept before and after grading.
     batch_prefix = os.environ.get("LABKIT_SESSION_PREFIX", "") + f"b{batch_id[:6]}-"
+    gradebook.set_meta({"exercise": options.exercise.id, "grader_version": version,
+                        "shard": "" if options.shard is None else f"{options.shard[0]}/{options.shard[1]}"})
     stale = gradebook.unfinished_batches()
     sweep_batches(engines, stale)
     gradebook.begin_batch(batch_id, batch_prefix, [e.url for e in engines])

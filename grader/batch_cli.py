@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader import spec
-from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, run
+from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, parse_shard, run
 from grader.engine.pool import Engine, describe, make_engines
+from grader.i18n import available_languages, set_language, t
 from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
-from grader.outputs import write_all
+from grader.outputs import state_label, write_all
+from grader.outputs.lms import RosterError, load_roster, match
 from grader.report import points
 from grader.similarity import DEFAULT_THRESHOLD, similar_pairs
 
@@ -28,23 +30,23 @@ def default_jobs() -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The batch command's arguments."""
-    p = argparse.ArgumentParser(
-        prog="python -m grader batch",
-        description="Grade every learner's folder in SUBMISSIONS_DIR, keep a gradebook in DIR, and write reports for LMSs.",
-        epilog="Rerunning the same command resumes: unchanged submissions are not graded again. See docs/instructors.md.",
-    )
-    p.add_argument("exercise", help="exercise id, e.g. exercise-01")
-    p.add_argument("submissions", type=Path, help="folder with one subfolder per learner (an EXERCISE/ folder inside one is used when present)")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the gradebook and the reports go")
-    p.add_argument("-j", "--jobs", type=int, default=default_jobs(), metavar="N", help=f"gradings at once on each engine (default {default_jobs()} here)")
-    p.add_argument("--engine", action="append", default=[], metavar="URL", help="a Docker engine, here or on another machine, as DOCKER_HOST takes it (unix://, tcp://, ssh://); repeat for several (default: DOCKER_HOST or the local socket)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"time limit of one grading, build and run included (default {DEFAULT_TIMEOUT:.0f})")
-    p.add_argument("--build-timeout", type=float, default=600.0, metavar="SECONDS", help="give up on one build after this long (default 600)")
-    p.add_argument("--builder", choices=("auto", "buildkit", "classic"), help="the builder of every grading (default: LABKIT_BUILDER, else labs.yaml, else auto)")
-    p.add_argument("--regrade", action="store_true", help="grade every submission again, changed or not, and print whose score changed")
-    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=f"list Dockerfile pairs at least this alike, 0..1 (default {DEFAULT_THRESHOLD})")
-    p.add_argument("--labs", type=Path, help="labs.yaml to read (default: the repository's)")
+    """The batch command's arguments (help in the current language)."""
+    p = argparse.ArgumentParser(prog="python -m grader batch", description=t("batch.description"), epilog=t("batch.epilog"))
+    p.add_argument("exercise", help=t("batch.help_exercise"))
+    p.add_argument("submissions", type=Path, help=t("batch.help_submissions"))
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help=t("batch.help_out"))
+    p.add_argument("-j", "--jobs", type=int, default=default_jobs(), metavar="N", help=t("batch.help_jobs", default=default_jobs()))
+    p.add_argument("--engine", action="append", default=[], metavar="URL", help=t("batch.help_engine"))
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=t("batch.help_timeout", default=DEFAULT_TIMEOUT))
+    p.add_argument("--build-timeout", type=float, default=600.0, metavar="SECONDS", help=t("batch.help_build_timeout"))
+    p.add_argument("--builder", choices=("auto", "buildkit", "classic"), help=t("batch.help_builder"))
+    p.add_argument("--regrade", action="store_true", help=t("batch.help_regrade"))
+    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=t("batch.help_similarity", default=DEFAULT_THRESHOLD))
+    p.add_argument("--labs", type=Path, help=t("cli.help_labs"))
+    p.add_argument("--shard", metavar="K/N", help=t("batch.help_shard"))
+    p.add_argument("--roster", type=Path, metavar="FILE", help=t("batch.help_roster"))
+    p.add_argument("--assignment", metavar="TITLE", help=t("batch.help_assignment"))
+    p.add_argument("--lang", choices=available_languages(), help=t("batch.help_lang"))
     return p
 
 
@@ -60,7 +62,7 @@ class PlainListener(Listener):
 
     def start(self, total: int, skipped: int) -> None:
         self.total, self.started = total, time.monotonic()
-        self.console.print(f"grading {total} submission(s); {skipped} unchanged since the last run", markup=False)
+        self.console.print(t("batch.start", total=total, skipped=skipped), markup=False)
 
     def eta(self) -> str:
         if not self.done or self.done >= self.total:
@@ -69,7 +71,7 @@ class PlainListener(Listener):
         return f"ETA {int(seconds // 60)}m{int(seconds % 60):02d}s"
 
     def counts_text(self) -> str:
-        return ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in self.counts.items() if n or s == GRADED)
+        return ", ".join(f"{n} {state_label(s)}" for s, n in self.counts.items() if n or s == GRADED)
 
     def finish(self, grading: Grading, retrying: bool) -> None:
         with self.lock:
@@ -79,7 +81,7 @@ class PlainListener(Listener):
             self.console.print(f"[{time.monotonic() - self.started:6.1f}s] {self.done}/{self.total} {line_of(grading, retrying)} · {self.counts_text()} · {self.eta()}", markup=False)
 
     def engine_lost(self, engine: Engine) -> None:
-        self.console.print(f"{engine.name} ({engine.url}) stopped answering: its work moves to the other engines", markup=False)
+        self.console.print(t("batch.engine_lost", name=engine.name, url=engine.url), markup=False)
 
 
 class RichListener(PlainListener):
@@ -115,10 +117,10 @@ def line_of(grading: Grading, retrying: bool = False) -> str:
     if grading.final and grading.report is not None:
         head = f"{points(grading.report.score)}/{points(grading.report.max_score)}"
     else:
-        head = "not gradable" + (" (will retry on another engine)" if retrying else "")
-    state = "" if grading.state in (GRADED, NOT_GRADABLE) else f"{STATE_LABELS[grading.state]}, "
+        head = state_label(NOT_GRADABLE) + (t("batch.will_retry") if retrying else "")
+    state = "" if grading.state in (GRADED, NOT_GRADABLE) else f"{state_label(grading.state)}, "
     note = f" — {grading.message[:160]}" if grading.message and grading.state != GRADED else ""
-    return f"{grading.learner}: {head} ({state}{grading.duration:.1f} s on {grading.engine}){note}"
+    return t("batch.line", learner=grading.learner, head=head, state=state, seconds=grading.duration, engine=grading.engine, note=note)
 
 
 def template_dockerfile(labs: Path | None, exercise) -> str:
@@ -145,29 +147,38 @@ def main(argv: list[str], err: Console) -> int:
     """Run `python -m grader batch`; returns the exit code."""
     args = parser().parse_args(argv)
     if args.jobs < 1:
-        err.print("error: -j must be 1 or more", markup=False)
+        err.print(t("batch.bad_jobs"), markup=False)
         return EXIT_NOT_GRADABLE
     exercises = spec.load(args.labs)
     exercise = spec.find_exercise(exercises, args.exercise)
     if exercise is None:
-        err.print(f"error: unknown exercise `{args.exercise}`; known: {', '.join(e.id for e in exercises)}", markup=False)
+        err.print(t("batch.unknown_exercise", exercise=args.exercise, known=", ".join(e.id for e in exercises)), markup=False)
         return EXIT_NOT_GRADABLE
     if not args.submissions.is_dir():
-        err.print(f"error: no folder at {args.submissions}: pass the folder that holds one subfolder per learner", markup=False)
+        err.print(t("batch.no_folder", path=args.submissions), markup=False)
+        return EXIT_NOT_GRADABLE
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+        roster = load_roster(args.roster) if args.roster else None
+    except ValueError as error:  # RosterError is one
+        err.print(t("cli.error", error=error), markup=False)
         return EXIT_NOT_GRADABLE
     engines = make_engines(args.engine, args.jobs)
     for engine in engines:
         engine.connect()
     if all(engine.dead for engine in engines):
-        err.print(f"error: no engine answered, nothing graded: {describe(engines)}", markup=False)
+        err.print(t("batch.no_engine", engines=describe(engines)), markup=False)
         return EXIT_NOT_GRADABLE
     labs = (args.labs or spec.default_labs_path()).resolve()
+    if args.lang:
+        set_language(args.lang)
+        os.environ["LABKIT_LANG"] = args.lang  # the grading processes' messages follow it
     if args.builder:
         os.environ["LABKIT_BUILDER"] = args.builder  # what every grading process reads, as a learner's shell would set it
-    options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade)
+    options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade, shard=shard)
     out = Console(highlight=False, soft_wrap=True)
     listener = RichListener(err) if err.is_terminal else PlainListener(err)
-    err.print(f"engines: {describe(engines)}", markup=False)
+    err.print(t("batch.engines", engines=describe(engines)), markup=False)
     gradebook = Gradebook.in_folder(options.out)
     try:
         try:
@@ -177,32 +188,92 @@ def main(argv: list[str], err: Console) -> int:
                 listener.close()
         pairs = similar_pairs(dockerfiles_of(result), template_dockerfile(args.labs, exercise), args.similarity)
         standing = gradebook.current(exercise.id)
-        write_all(options.out, exercise, standing, pairs)
+        write_all(options.out, exercise, standing, pairs, roster, args.assignment)
     finally:
         gradebook.close()
     print_summary(out, exercise, result, pairs, options, engines)
+    if roster is not None:
+        print_roster_summary(out, roster, standing)
     if result.interrupted:
-        err.print("interrupted: finished gradings are in the gradebook; run the same command again to resume", markup=False)
+        err.print(t("batch.interrupted"), markup=False)
         return EXIT_INTERRUPTED
     return EXIT_NOT_GRADABLE if result.not_gradable() else EXIT_DONE
+
+
+def print_roster_summary(out: Console, roster, standing) -> None:
+    """Who in the roster has no result, and which folders no roster row claims (listed, never dropped)."""
+    matched = match(roster, standing)
+    missing = [entry for entry, grading in matched.rows if grading is None or not grading.final]
+    out.print(t("batch.roster", learners=len(matched.rows), missing=len(missing)), markup=False)
+    if matched.unmatched:
+        out.print(t("batch.unmatched", count=len(matched.unmatched), folders=", ".join(matched.unmatched)), markup=False)
 
 
 def print_summary(out: Console, exercise, result: BatchResult, pairs, options: BatchOptions, engines: list[Engine]) -> None:
     """What the batch did, the regrade diff, alike pairs and where the outputs are."""
     counts = result.counts()
-    states = ", ".join(f"{counts[s]} {label}" for s, label in STATE_LABELS.items())
-    out.print(f"{exercise.id}: {len(result.submissions)} submission(s): {states}, {counts['unchanged']} unchanged (not regraded) in {result.wall:.1f} s", markup=False)
-    out.print(f"engines: {describe(engines)}", markup=False)
+    states = ", ".join(f"{counts[s]} {state_label(s)}" for s in STATE_LABELS)
+    out.print(t("batch.summary", exercise=exercise.id, submissions=len(result.submissions), states=states, unchanged=counts["unchanged"], seconds=result.wall), markup=False)
+    out.print(t("batch.engines", engines=describe(engines)), markup=False)
     if result.changes or options.regrade:
-        out.print(f"Regrade diff: {len(result.changes)} learner(s) changed" + (":" if result.changes else ""), markup=False)
+        out.print(t("batch.regrade_diff", count=len(result.changes)) + (":" if result.changes else ""), markup=False)
         for change in sorted(result.changes, key=lambda c: c.learner):
             out.print(f"  {change.line()}", markup=False)
     if pairs:
-        out.print(f"Alike Dockerfiles: {len(pairs)} pair(s) in similarity.csv and report.html; most alike first:", markup=False)
+        out.print(t("batch.alike", count=len(pairs)), markup=False)
         for pair in pairs[:5]:
-            out.print(f"  {pair.a} ~ {pair.b}: {pair.score:.2f}" + (" (identical)" if pair.identical else ""), markup=False)
+            out.print(f"  {pair.a} ~ {pair.b}: {pair.score:.2f}" + (t("batch.identical") if pair.identical else ""), markup=False)
     left = result.not_gradable()
     if left:
-        out.print(f"Not gradable (infrastructure; rerun to retry): {', '.join(left)}", markup=False)
-    out.print(f"Outputs in {options.out}: {FILENAME}, gradebook.csv, report.html, junit.xml, similarity.csv, gradescope/, prairielearn/, github-classroom/", markup=False)
+        out.print(t("batch.left_not_gradable", learners=", ".join(left)), markup=False)
+    out.print(t("batch.outputs", out=options.out, gradebook=FILENAME), markup=False)
 
+
+
+def merge_parser() -> argparse.ArgumentParser:
+    """The merge command's arguments (help in the current language)."""
+    p = argparse.ArgumentParser(prog="python -m grader merge", description=t("merge.description"), epilog=t("merge.epilog"))
+    p.add_argument("shards", type=Path, nargs="+", metavar="DIR", help=t("merge.help_shards"))
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help=t("batch.help_out"))
+    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=t("batch.help_similarity", default=DEFAULT_THRESHOLD))
+    p.add_argument("--roster", type=Path, metavar="FILE", help=t("batch.help_roster"))
+    p.add_argument("--assignment", metavar="TITLE", help=t("batch.help_assignment"))
+    p.add_argument("--labs", type=Path, help=t("cli.help_labs"))
+    p.add_argument("--lang", choices=available_languages(), help=t("batch.help_lang"))
+    return p
+
+
+def merge_main(argv: list[str], err: Console) -> int:
+    """Run `python -m grader merge`; returns the exit code (0 merged, 2 refused)."""
+    from grader.merge import MergeError, merge
+
+    args = merge_parser().parse_args(argv)
+    if args.lang:
+        set_language(args.lang)
+    try:
+        roster = load_roster(args.roster) if args.roster else None
+        exercise_id, standing = merge(args.shards, args.out)
+    except (MergeError, RosterError) as error:
+        err.print(t("cli.error", error=error), markup=False)
+        return EXIT_NOT_GRADABLE
+    exercise = spec.find_exercise(spec.load(args.labs), exercise_id)
+    if exercise is None:
+        err.print(t("merge.unknown_exercise", exercise=exercise_id), markup=False)
+        return EXIT_NOT_GRADABLE
+    texts = {}
+    for learner, grading in standing.items():
+        try:
+            texts[learner] = (Path(grading.submission) / "Dockerfile").read_text(encoding="utf-8", errors="replace")[:200_000]
+        except OSError:
+            pass  # that shard's submissions are not on this machine: no similarity for this learner
+    pairs = similar_pairs(texts, template_dockerfile(args.labs, exercise), args.similarity)
+    write_all(args.out.resolve(), exercise, standing, pairs, roster, args.assignment)
+    out = Console(highlight=False, soft_wrap=True)
+    states = ", ".join(f"{sum(1 for g in standing.values() if g.state == s)} {state_label(s)}" for s in STATE_LABELS)
+    out.print(t("merge.summary", exercise=exercise.id, shards=len(args.shards), learners=len(standing), states=states), markup=False)
+    if len(texts) < len(standing):
+        out.print(t("merge.alike_partial", compared=len(texts), learners=len(standing)), markup=False)
+    if roster is not None:
+        print_roster_summary(out, roster, standing)
+    out.print(t("batch.outputs", out=args.out.resolve(), gradebook=FILENAME), markup=False)
+    return EXIT_DONE

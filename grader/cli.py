@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_FULL, EXIT_POINTS_LOST, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("list", "clean", "batch", "hint", "doctor")
+COMMANDS = ("list", "clean", "batch", "hint", "doctor", "starter-kit", "merge")
 
 
 def _grade_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,8 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help=t("cli.help_verbose"))
     parser.add_argument("--watch", action="store_true", help=t("cli.help_watch"))
     parser.add_argument("--no-record", action="store_true", help=t("cli.help_no_record", path=store_path()))
+    parser.add_argument("--static-only", action="store_true", help=t("cli.help_static_only"))
+    parser.add_argument("--prairielearn", type=Path, metavar="FILE", help=t("cli.help_prairielearn"))
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     return parser
 
@@ -88,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_clean(argv[1:], err)
         if argv and argv[0] == "doctor":
             return cmd_doctor(argv[1:])
+        if argv and argv[0] == "starter-kit":
+            return cmd_starter_kit(argv[1:], err)
+        if argv and argv[0] == "merge":
+            from grader import batch_cli
+
+            return batch_cli.merge_main(argv[1:], err.console)
         if argv and argv[0] == "batch":
             from grader import batch_cli
 
@@ -180,17 +188,18 @@ def cmd_grade(argv: list[str], err: Console) -> int:
     if isinstance(resolved, int):
         return resolved
     exercise, submission = resolved
+    if args.static_only:
+        return cmd_static_only(exercise, submission, args)
     client = connect()
     # Only a learner's own runs are progress: not CI's, and not an instructor's (--no-record).
     store = None if args.no_record or os.environ.get("CI") == "true" else _store(err)
 
     def grade_and_show() -> int:
         report = _grade_with_progress(exercise, submission, args.build_timeout, client, err, args.builder)
-        from grader.report import gradescope, render_terminal, write_json  # imported already, while the app started
+        from grader.report import render_terminal  # imported already, while the app started
 
         render_terminal(report, _stdout_console(), verbose=args.verbose)
-        if args.json:
-            write_json(gradescope(report), args.json)
+        _write_results(report, args)
         if store is not None:
             store.record(report)
         return EXIT_FULL if report.full_marks else EXIT_POINTS_LOST
@@ -198,6 +207,34 @@ def cmd_grade(argv: list[str], err: Console) -> int:
     if args.watch:
         return _watch(exercise, submission, grade_and_show, _stdout_console(), err)
     return grade_and_show()
+
+
+def cmd_static_only(exercise, submission: Path, args: argparse.Namespace) -> int:
+    """Grade the checks that need no engine (never connecting to one); the others are listed as not run."""
+    from rich.text import Text
+
+    from grader.report import render_terminal
+    from grader.static_only import static_grading
+
+    report = static_grading(exercise, submission)
+    out = _stdout_console()
+    out.print(Text(t("static_only.note", not_run=report.facts["not_run"]), style="dim"))
+    render_terminal(report, out, verbose=args.verbose)
+    _write_results(report, args)
+    return EXIT_FULL if report.full_marks else EXIT_POINTS_LOST
+
+
+def _write_results(report, args: argparse.Namespace) -> None:
+    """--json (Gradescope) and --prairielearn files of one grading."""
+    from grader.report import gradescope, write_json
+
+    if args.json:
+        write_json(gradescope(report), args.json)
+    if args.prairielearn:
+        from grader.gradebook import GRADED, Grading
+        from grader.outputs.prairielearn import results
+
+        write_json(results(Grading("", report.exercise.id, GRADED, report), report.exercise), args.prairielearn)
 
 
 def _watch(exercise, submission: Path, grade_and_show, out: Console, err: Console) -> int:
@@ -368,6 +405,7 @@ def cmd_clean(argv: list[str], err: Console) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m grader clean", description=t("cli.clean_description"))
     parser.add_argument("--cache", action="store_true", help=t("cli.help_cache"))
+    _language_argument(parser)
     args = parser.parse_args(argv)
     client = connect()
     # Compose projects first: their volumes carry no session label.
@@ -382,6 +420,23 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     Console(highlight=False, soft_wrap=True).print(
         t("cli.clean_done", containers=containers, images=images, pruned=pruned), markup=False
     )
+    return 0
+
+
+def cmd_starter_kit(argv: list[str], err: Console) -> int:
+    """Write the learners' repository (no solution) into a new folder."""
+    from grader.starter_kit import StarterKitError, write
+
+    parser = argparse.ArgumentParser(prog="python -m grader starter-kit", description=t("cli.starter_kit_description"))
+    parser.add_argument("dir", type=Path, help=t("cli.help_starter_kit_dir"))
+    _language_argument(parser)
+    args = parser.parse_args(argv)
+    try:
+        written = write(args.dir)
+    except StarterKitError as error:
+        err.print(t("starter_kit.error", error=error), markup=False)
+        return EXIT_NOT_GRADABLE
+    print(t("starter_kit.done", path=args.dir, files=len(written)))
     return 0
 
 

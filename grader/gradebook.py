@@ -118,20 +118,25 @@ def result_to_dict(result: CheckResult) -> dict[str, Any]:
         "feedback": spec.feedback,
         "status": result.status.value, "message": _bounded(result.message), "location": result.location,
         "detail": _bounded(result.detail), "duration": round(result.duration, 3),
+        # Titles for outputs in the batch's language (hints follow the feedback policy: `hint` above).
+        "translations": {lang: {k: v for k, v in texts.items() if k != "hint"} for lang, texts in spec.translations.items()},
     }
 
 
 def result_from_dict(doc: dict[str, Any]) -> CheckResult:
     """Inverse of result_to_dict."""
-    spec = CheckSpec(id=doc["id"], kind=doc.get("kind", ""), points=float(doc.get("points", 0)), title=doc.get("title", doc["id"]), hint=doc.get("hint", ""),
-                     feedback=doc.get("feedback", "teach"))
+    spec = CheckSpec(
+        id=doc["id"], kind=doc.get("kind", ""), points=float(doc.get("points", 0)), title=doc.get("title", doc["id"]),
+        hint=doc.get("hint", ""), translations=doc.get("translations") or {}, feedback=doc.get("feedback", "teach"),
+    )
     return CheckResult(spec, Status(doc["status"]), doc.get("message", ""), doc.get("location"), doc.get("detail", ""), float(doc.get("duration", 0.0)))
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """A Report as JSON: what the checks were (as graded) and how each ended."""
     return {
-        "exercise": {"id": report.exercise.id, "title": report.exercise.title, "folder": report.exercise.folder, "port": report.exercise.port},
+        "exercise": {"id": report.exercise.id, "title": report.exercise.title, "folder": report.exercise.folder, "port": report.exercise.port,
+                     "titles": dict(report.exercise.titles)},
         "submission": str(report.submission),
         "duration": round(report.duration, 3),
         "facts": report.facts,
@@ -146,7 +151,7 @@ def report_from_dict(doc: dict[str, Any]) -> Report:
     ex = doc.get("exercise") or {}
     exercise = ExerciseSpec(
         id=ex.get("id", ""), title=ex.get("title", ""), folder=ex.get("folder", ""), port=int(ex.get("port", 0) or 0),
-        checks=tuple(r.spec for r in results),
+        checks=tuple(r.spec for r in results), titles=dict(ex.get("titles") or {}),
     )
     return Report(
         exercise, Path(doc.get("submission", "")), results, float(doc.get("duration", 0.0)), dict(doc.get("facts") or {}),
@@ -209,6 +214,16 @@ class Gradebook:
                 raise
         grading.id = cursor.lastrowid
         return grading.id
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Remember what this gradebook grades (exercise, grader version, shard): what `merge` compares."""
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
+
+    def meta(self) -> dict[str, str]:
+        """Every meta key and value."""
+        with self._lock:
+            return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta").fetchall()}
 
     def begin_batch(self, batch_id: str, session_prefix: str, engines: list[str]) -> None:
         """Note a batch as running, so that a later run can sweep what it left if it is killed."""

@@ -17,6 +17,20 @@ def clean(text: str | None) -> str:
     return _CONTROL.sub("", text or "")
 
 
+def state_label(state: str) -> str:
+    """`graded`, `timed out`... in the batch's language."""
+    from grader.i18n import t
+
+    return t(f"state.{state}")
+
+
+def title(result) -> str:
+    """A check's title in the batch's language (labs.yaml's `title_<lang>`, kept in the gradebook)."""
+    from grader.i18n import current_language
+
+    return result.spec.title_in(current_language())
+
+
 def location_parts(location: str | None) -> tuple[str, int | None]:
     """`Dockerfile:6` -> ('Dockerfile', 6)."""
     if not location:
@@ -25,8 +39,8 @@ def location_parts(location: str | None) -> tuple[str, int | None]:
     return (name, int(line)) if name and line.isdigit() else (location, None)
 
 
-def write_all(out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], pairs: Iterable = ()) -> list[Path]:
-    """Write every format into OUT from each learner's current grading; returns the files written."""
+def write_all(out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], pairs: Iterable = (), roster: list | None = None, assignment: str | None = None) -> list[Path]:
+    """Write every format into OUT from each learner's current grading (with a ROSTER, the LMS CSVs too); returns the files written."""
     from grader.outputs import csv_gradebook, github_classroom, html_report, junit, prairielearn, similarity_csv
     from grader.report import gradescope, write_json
 
@@ -45,4 +59,8 @@ def write_all(out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], p
     written.append(junit.write(out / "junit.xml", exercise, standing))
     written.append(similarity_csv.write(out / "similarity.csv", pairs))
     written.append(html_report.write(out / "report.html", exercise, standing, pairs))
+    if roster is not None:
+        from grader.outputs import lms
+
+        written += lms.write_all(out, exercise, standing, roster, assignment)[0]
     return written

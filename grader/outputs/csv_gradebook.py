@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from grader.gradebook import STATE_LABELS, Grading
+from grader.gradebook import Grading
+from grader.i18n import t
 from grader.model import ExerciseSpec
-from grader.outputs import clean
+from grader.outputs import clean, state_label
 
 FIXED = ["learner", "exercise", "state", "score", "max_score", "percent"]
 TRAILING = ["duration_s", "graded_at", "content_hash", "grader_version", "engine", "message"]
@@ -36,7 +37,7 @@ def rows(exercise: ExerciseSpec, standing: dict[str, Grading]) -> tuple[list[str
         earned = {r.spec.id: r.score for r in grading.report.results} if grading.final and grading.report else {}
         score, maximum = grading.score, grading.max_score or exercise.max_score
         row: dict[str, object] = {
-            "learner": _cell(learner), "exercise": grading.exercise, "state": STATE_LABELS.get(grading.state, grading.state),
+            "learner": _cell(learner), "exercise": grading.exercise, "state": state_label(grading.state),
             "score": _number(score), "max_score": _number(maximum),
             "percent": "" if score is None or not maximum else round(100 * score / maximum, 1),
             "duration_s": round(grading.duration, 1), "graded_at": grading.finished_at, "content_hash": grading.content_hash,
@@ -54,6 +55,7 @@ def write(path: Path, exercise: ExerciseSpec, standing: dict[str, Grading]) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
+        # Column titles in the batch's language (check columns keep their ids, which never change).
+        writer.writerow({name: t(f"csv.{name}") if name in FIXED + TRAILING else name for name in header})
         writer.writerows(table)
     return path

@@ -8,7 +8,8 @@ from typing import Any
 
 from grader.gradebook import Grading
 from grader.model import ExerciseSpec, Status
-from grader.outputs import location_parts
+from grader.i18n import t
+from grader.outputs import location_parts, title
 from grader.report import result_text
 
 
@@ -17,7 +18,7 @@ def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
     if not grading.final or grading.report is None:
         return {
             "version": 1, "status": "error", "max_score": exercise.max_score,
-            "tests": [{"name": "grading", "status": "error", "score": 0, "message": f"Not graded: {grading.message}",
+            "tests": [{"name": "grading", "status": "error", "score": 0, "message": t("outputs.not_graded", message=grading.message),
                        "test_code": "", "filename": "", "line_no": 0, "duration": 0}],
         }
     report = grading.report
@@ -25,7 +26,7 @@ def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
     for result in report.results:
         filename, line = location_parts(result.location)
         tests.append({
-            "name": result.spec.title,
+            "name": title(result),
             "status": "pass" if result.status is Status.PASSED else "fail",
             "score": result.score,
             "message": result_text(result)[:4000],

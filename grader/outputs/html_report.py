@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Iterable
 
 from grader.gradebook import STATE_LABELS, Grading
+from grader.i18n import current_language, t
 from grader.model import ExerciseSpec, Status
-from grader.outputs import clean
-from grader.report import points, result_text
+from grader.outputs import clean, state_label, title
+from grader.report import exercise_title, points, result_text, status_label
 from grader.similarity import Pair
 
 BINS = 10
-STATUS_CLASS = {Status.PASSED: ("PASS", "pass"), Status.FAILED: ("FAIL", "fail"), Status.BLOCKED: ("SKIP", "skip")}
+STATUS_CLASS = {Status.PASSED: "pass", Status.FAILED: "fail", Status.BLOCKED: "skip"}
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
@@ -63,7 +64,7 @@ def histogram_svg(percents: list[float], width: int = 560, height: int = 220) ->
     left, bottom, right, upper = 36, 34, 8, 14
     plot_w, plot_h = width - left - right, height - bottom - upper
     bar_w = plot_w / BINS
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="score histogram">']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{_e(t("html.histogram_label"))}">']
     parts.append(f'<line x1="{left}" y1="{upper + plot_h}" x2="{width - right}" y2="{upper + plot_h}" stroke="#8a93a3"/>')
     for tick in range(0, top + 1, max(1, top // 4)):
         y = upper + plot_h - plot_h * tick / top
@@ -76,7 +77,7 @@ def histogram_svg(percents: list[float], width: int = 560, height: int = 220) ->
         if count:
             parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{upper + plot_h - h - 3:.1f}" font-size="11" text-anchor="middle" fill="#1d2430">{count}</text>')
         parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{upper + plot_h + 15}" font-size="11" text-anchor="middle" fill="#5d6675">{i * 10}–{i * 10 + 10 if i < BINS - 1 else 100}</text>')
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 3}" font-size="11" text-anchor="middle" fill="#5d6675">score (% of the maximum)</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 3}" font-size="11" text-anchor="middle" fill="#5d6675">{_e(t("html.histogram_axis"))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -86,17 +87,17 @@ def _summary(exercise: ExerciseSpec, standing: dict[str, Grading]) -> str:
     final = [g for g in gradings if g.final and g.report is not None]
     scores = [g.score for g in final if g.score is not None]
     maximum = exercise.max_score or 1
-    cards = [("learners", len(gradings))]
-    for state, label in STATE_LABELS.items():
-        cards.append((label, sum(1 for g in gradings if g.state == state)))
-    cards.append(("full marks", sum(1 for g in final if g.report.full_marks)))
+    cards = [(t("html.card_learners"), len(gradings))]
+    for state in STATE_LABELS:
+        cards.append((state_label(state), sum(1 for g in gradings if g.state == state)))
+    cards.append((t("html.card_full_marks"), sum(1 for g in final if g.report.full_marks)))
     if scores:
-        cards += [("mean", f"{points(round(statistics.mean(scores), 1))}/{points(maximum)}"), ("median", f"{points(statistics.median(scores))}/{points(maximum)}")]
+        cards += [(t("html.card_mean"), f"{points(round(statistics.mean(scores), 1))}/{points(maximum)}"), (t("html.card_median"), f"{points(statistics.median(scores))}/{points(maximum)}")]
     html = ['<div class="cards">']
     html += [f'<div class="card"><b>{_e(value)}</b><span class="muted">{_e(label)}</span></div>' for label, value in cards]
     html.append("</div>")
-    html.append('<section><h2 style="margin-top:0">Scores</h2>')
-    html.append(histogram_svg([100 * s / maximum for s in scores]) if scores else '<p class="muted">No graded submission yet.</p>')
+    html.append(f'<section><h2 style="margin-top:0">{_e(t("html.scores"))}</h2>')
+    html.append(histogram_svg([100 * s / maximum for s in scores]) if scores else f'<p class="muted">{_e(t("html.no_graded"))}</p>')
     html.append("</section>")
     return "\n".join(html)
 
@@ -113,56 +114,63 @@ def _pass_rates(exercise: ExerciseSpec, standing: dict[str, Grading]) -> str:
         seen = sum(counts.values())
         rate = 100 * counts[Status.PASSED] / seen if seen else 0
         rows.append(
-            f'<tr><td>{_e(check.title)}<div class="muted">{_e(check.id)}</div></td><td class="num">{points(check.points)}</td>'
+            f'<tr><td>{_e(check.title_in(current_language()))}<div class="muted">{_e(check.id)}</div></td><td class="num">{points(check.points)}</td>'
             f'<td class="num">{counts[Status.PASSED]}</td><td class="num">{counts[Status.FAILED]}</td><td class="num">{counts[Status.BLOCKED]}</td>'
             f'<td><div class="bar" title="{rate:.0f}%"><span style="width:{rate:.1f}%"></span></div></td><td class="num">{rate:.0f}%</td></tr>'
         )
     return (
-        '<section><table><thead><tr><th>Check</th><th class="num">Points</th><th class="num">Passed</th><th class="num">Failed</th>'
-        '<th class="num">Skipped</th><th>Pass rate</th><th class="num"></th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></section>"
+        f'<section><table><thead><tr><th>{_e(t("html.col_check"))}</th><th class="num">{_e(t("html.col_points"))}</th>'
+        f'<th class="num">{_e(t("html.col_passed"))}</th><th class="num">{_e(t("html.col_failed"))}</th>'
+        f'<th class="num">{_e(t("html.col_skipped"))}</th><th>{_e(t("html.col_pass_rate"))}</th><th class="num"></th></tr></thead><tbody>'
+        + "".join(rows) + "</tbody></table></section>"
     )
 
 
 def _similarity(pairs: list[Pair]) -> str:
     if not pairs:
-        return '<section><p class="muted">No pair of Dockerfiles is suspiciously alike (after dropping comments, layout and the starter\'s lines, and discounting lines most of the class wrote).</p></section>'
+        return f'<section><p class="muted">{_e(t("html.no_pairs"))}</p></section>'
     rows = [
         f'<tr><td class="num">{rank}</td><td><a href="#{_anchor(p.a)}">{_e(p.a)}</a></td><td><a href="#{_anchor(p.b)}">{_e(p.b)}</a></td>'
-        f'<td class="num">{p.score:.2f}</td><td>{"identical" if p.identical else f"{p.shared} shared of {p.lines_a}/{p.lines_b}"}</td>'
+        f'<td class="num">{p.score:.2f}</td><td>{_e(t("html.identical") if p.identical else t("html.shared", shared=p.shared, a=p.lines_a, b=p.lines_b))}</td>'
         f'<td><pre>{_e(chr(10).join(p.rare))}</pre></td></tr>'
         for rank, p in enumerate(pairs[:50], start=1)
     ]
-    more = f'<p class="muted">{len(pairs) - 50} more in similarity.csv</p>' if len(pairs) > 50 else ""
+    more = f'<p class="muted">{_e(t("html.more_pairs", count=len(pairs) - 50))}</p>' if len(pairs) > 50 else ""
     return (
-        '<section><table><thead><tr><th class="num">#</th><th>Learner</th><th>Learner</th><th class="num">Score</th><th>Lines</th>'
-        "<th>Rare lines they share</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + more + "</section>"
+        f'<section><table><thead><tr><th class="num">#</th><th>{_e(t("html.col_learner"))}</th><th>{_e(t("html.col_learner"))}</th>'
+        f'<th class="num">{_e(t("html.col_score"))}</th><th>{_e(t("html.col_lines"))}</th><th>{_e(t("html.col_rare"))}</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>" + more + "</section>"
     )
 
 
 def _learner(learner: str, grading: Grading) -> str:
-    state = STATE_LABELS.get(grading.state, grading.state)
+    state = state_label(grading.state)
     if grading.final and grading.report is not None:
         headline = f"{points(grading.report.score)}/{points(grading.report.max_score)}"
         tag = "pass" if grading.report.full_marks else "fail"
     else:
-        headline, tag = "not graded", "ng"
+        headline, tag = t("html.not_graded"), "ng"
     parts = [f'<details id="{_anchor(learner)}"><summary>{_e(learner)} — <span class="tag {tag}">{_e(headline)}</span> <span class="muted">{_e(state)}, {grading.duration:.1f} s</span></summary><div>']
     if grading.message:
-        parts.append(f'<p class="feedback"><b>Note:</b> {_e(grading.message)}</p>')
+        parts.append(f'<p class="feedback"><b>{_e(t("html.note"))}</b> {_e(grading.message)}</p>')
     if grading.report is not None and grading.final:
         rows = []
         for result in grading.report.results:
-            label, css = STATUS_CLASS[result.status]
-            detail = f"<details><summary class=\"muted\">details</summary><pre>{_e(result.detail)}</pre></details>" if result.detail and result.status is not Status.PASSED else ""
+            label, css = status_label(result.status), STATUS_CLASS[result.status]
+            detail = f'<details><summary class="muted">{_e(t("html.details"))}</summary><pre>{_e(result.detail)}</pre></details>' if result.detail and result.status is not Status.PASSED else ""
             rows.append(
-                f'<tr><td><span class="tag {css}">{label}</span></td><td>{_e(result.spec.title)}</td>'
+                f'<tr><td><span class="tag {css}">{label}</span></td><td>{_e(title(result))}</td>'
                 f'<td class="num">{points(result.score)}/{points(result.max_score)}</td><td><div class="feedback">{_e(result_text(result))}</div>{detail}</td></tr>'
             )
-        parts.append('<table><thead><tr><th></th><th>Check</th><th class="num">Points</th><th>Feedback</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+        parts.append(
+            f'<table><thead><tr><th></th><th>{_e(t("html.col_check"))}</th><th class="num">{_e(t("html.col_points"))}</th>'
+            f'<th>{_e(t("html.col_feedback"))}</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
+        )
         facts = ", ".join(f"{k}={v}" for k, v in grading.report.facts.items())
         if facts:
-            parts.append(f'<p class="muted">Measured: {_e(facts)}</p>')
-    parts.append(f'<p class="muted">graded {_e(grading.finished_at)} on {_e(grading.engine)} (engine {_e(grading.engine_version or "?")}), grader {_e(grading.grader_version)}, content sha256 {_e(grading.content_hash[:16])}…</p>')
+            parts.append(f'<p class="muted">{_e(t("html.measured", facts=facts))}</p>')
+    provenance = t("html.graded_on", when=grading.finished_at, engine=grading.engine, version=grading.engine_version or "?",
+                   grader=grading.grader_version, hash=grading.content_hash[:16])
+    parts.append(f'<p class="muted">{_e(provenance)}</p>')
     parts.append("</div></details>")
     return "".join(parts)
 
@@ -173,19 +181,19 @@ def render(exercise: ExerciseSpec, standing: dict[str, Grading], pairs: Iterable
     learners = "\n".join(_learner(learner, grading) for learner, grading in sorted(standing.items()))
     generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(exercise.id)} — batch report</title><style>{CSS}</style></head>
+<html lang="{current_language()}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(t("html.title", exercise=exercise.id))}</title><style>{CSS}</style></head>
 <body><main>
-<h1>{_e(exercise.id)} — {_e(exercise.title)}</h1>
-<div class="muted">Batch report generated {generated}: {len(standing)} learner(s), {len(exercise.checks)} checks, {points(exercise.max_score)} points.</div>
-<h2>Summary</h2>
+<h1>{_e(exercise.id)} — {_e(exercise_title(exercise))}</h1>
+<div class="muted">{_e(t("html.generated", when=generated, learners=len(standing), checks=len(exercise.checks), points=points(exercise.max_score)))}</div>
+<h2>{_e(t("html.summary"))}</h2>
 {_summary(exercise, standing)}
-<h2>Checks</h2>
+<h2>{_e(t("html.checks"))}</h2>
 {_pass_rates(exercise, standing)}
-<h2>Alike Dockerfiles</h2>
+<h2>{_e(t("html.alike"))}</h2>
 {_similarity(pairs)}
-<h2>Learners</h2>
-{learners or '<p class="muted">No submission.</p>'}
+<h2>{_e(t("html.learners"))}</h2>
+{learners or f'<p class="muted">{_e(t("html.no_submission"))}</p>'}
 </main></body></html>
 """
 

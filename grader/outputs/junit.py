@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grader.gradebook import Grading
 from grader.model import ExerciseSpec, Status
-from grader.outputs import clean
+from grader.outputs import clean, title
 from grader.report import result_text
 
 
@@ -25,7 +25,7 @@ def document(exercise: ExerciseSpec, standing: dict[str, Grading]) -> ET.Element
             counts["tests"], counts["errors"] = 1, 1
         else:
             for result in grading.report.results:
-                case = ET.SubElement(suite, "testcase", name=clean(result.spec.title), classname=classname, time=f"{result.duration:.3f}")
+                case = ET.SubElement(suite, "testcase", name=clean(title(result)), classname=classname, time=f"{result.duration:.3f}")
                 props = ET.SubElement(case, "properties")
                 for key, value in (("check_id", result.spec.id), ("points", f"{result.score:g}/{result.max_score:g}")):
                     ET.SubElement(props, "property", name=key, value=value)

@@ -7,7 +7,9 @@ from typing import Any
 
 from grader.gradebook import Grading
 from grader.model import ExerciseSpec, Status
-from grader.report import result_text, score_line
+from grader.i18n import t
+from grader.outputs import title
+from grader.report import result_text, score_line, status_label
 
 MAX_BYTES = 1_000_000
 MAX_TEST_TEXT = 8_000
@@ -23,16 +25,16 @@ def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
         return {
             "gradable": False,
             "score": 0.0,
-            "message": f"Not graded: {grading.message}",
-            "format_errors": [grading.message or "the grader could not grade this submission"],
+            "message": t("outputs.not_graded", message=grading.message),
+            "format_errors": [grading.message or t("outputs.not_gradable_default")],
             "tests": [],
         }
     report = grading.report
     tests = []
     for result in report.results:
         tests.append({
-            "name": result.spec.title,
-            "description": f"{result.spec.id} ({result.status.value})",
+            "name": title(result),
+            "description": f"{result.spec.id} ({status_label(result.status)})",
             "points": result.score,
             "max_points": result.max_score,
             "message": _cut(result_text(result)),
@@ -43,7 +45,7 @@ def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
         "gradable": True,
         "score": round(report.score / report.max_score, 6) if report.max_score else 1.0,
         "message": message,
-        "output": "\n".join(f"{r.status.value.upper():7} {r.spec.title}" for r in report.results),
+        "output": "\n".join(f"{status_label(r.status):7} {title(r)}" for r in report.results),
         "tests": tests,
     }
     while len(json.dumps(document).encode()) > MAX_BYTES and any(t["output"] or len(t["message"]) > 200 for t in tests):
