@@ -119,7 +119,10 @@ def result_to_dict(result: CheckResult) -> dict[str, Any]:
         "status": result.status.value, "message": _bounded(result.message), "location": result.location,
         "detail": _bounded(result.detail), "duration": round(result.duration, 3),
         # Titles for outputs in the batch's language (hints follow the feedback policy: `hint` above).
-        "translations": {lang: {k: v for k, v in texts.items() if k != "hint"} for lang, texts in spec.translations.items()},
+        "translations": {
+            lang: {**{k: v for k, v in texts.items() if k != "hint"}, "hint": spec.report_hint(lang)}
+            for lang, texts in spec.translations.items()
+        },
     }
 
 

@@ -54,7 +54,7 @@ def test_every_output_speaks_the_batch_language(tmp_path, exercise, standing, ko
     assert not_graded["message"].startswith("채점하지 못함")
     with (tmp_path / "gradebook.csv").open(newline="") as handle:
         header, *rows = list(csv.reader(handle))
-    assert header[:4] == ["학습자", "연습 문제", "상태", "점수"] and "expose-port" in header
+    assert header[:4] == ["학습자", "실습", "상태", "점수"] and "expose-port" in header
     assert {row[2] for row in rows} == {"채점됨", "채점 불가"}
     feedback_hint = check.hint_in("ko")
     assert feedback_hint and feedback_hint in html  # the failed check's hint, in Korean

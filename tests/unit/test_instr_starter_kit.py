@@ -37,7 +37,9 @@ def secret_lines() -> set[str]:
 
 def test_no_solution_line_anywhere_in_the_kit(kit):
     secrets = secret_lines()
-    assert 'CMD ["gunicorn", "--bind", "0.0.0.0:5001", "--workers", "2", "flask_api_v2:app"]' in secrets  # the comparison has teeth
+    # The comparison has teeth: a solution line no starter, README or hint ladder gives away.
+    # (A ladder's last level is the exact line, for a learner who asks three times: told, not secret.)
+    assert "HEALTHCHECK --interval=2s --timeout=3s --start-period=10s --retries=3 \\" in secrets
     assert not (kit / "solutions").exists()
     for path in kit.rglob("*"):
         if path.is_file():
