@@ -344,8 +344,8 @@ def parse_options(
             position = 0
             while position < len(letters):
                 option = table.get("-" + letters[position])
-                if option is None:
-                    refuse_option("-" + letters[position], words[index + 1] if index + 1 < len(words) else "", "", verb)
+                if option is None:  # `-v/:/host`: the rest of the word is the refused option's value
+                    refuse_option("-" + letters[position], words[index + 1] if index + 1 < len(words) else "", letters[position + 1 :], verb)
                 rest = letters[position + 1 :]
                 if option.value:
                     take(option, rest.lstrip("=") if rest else None)
