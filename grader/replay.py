@@ -28,6 +28,10 @@ from grader.session import RunLimits, RunningContainer, Session
 
 REPLAY_READY_TIMEOUT = 30.0
 MAX_LOG_LINES = 200
+# A commands.sh of 1000 `docker run` lines must not hold the grader for hours: the steps after
+# this many, or after the builds' time limit plus this many seconds, are not replayed.
+MAX_STEPS = 100
+EXTRA_SECONDS = 180.0
 
 
 @dataclass
@@ -101,7 +105,11 @@ class Replayer:
     def run(self, plan: Plan) -> Replay:
         """Replay every allowed command in order; record the facts; the Session removes what is left."""
         started = time.monotonic()
-        for command in plan.commands:
+        deadline = started + self.build_timeout + EXTRA_SECONDS
+        for number, command in enumerate(plan.commands):
+            if number >= MAX_STEPS or time.monotonic() > deadline:
+                self.result.steps.append(Step(command.line, command.verb, False, "not replayed: the replay's time or step limit was reached"))
+                continue
             self.progress(command.text)
             handler = getattr(self, "_" + command.verb)
             try:

@@ -67,6 +67,9 @@ def commands_no_todo(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     path = ctx.submission / _file(params)
     if not path.is_file():
         return Outcome.fail(t("commands.missing", name=_file(params), folder=ctx.submission))
+    plan, problem = plan_of(ctx, params)
+    if plan is not None and plan.fatal is not None:  # empty, binary or huge: graded 0, with the one sentence
+        return problem
     lines = [n for n, line in enumerate(path.read_bytes().decode("utf-8", "replace").splitlines(), 1) if TODO_PATTERN.search(line)]
     if not lines:
         return Outcome.ok(t("commands_no_todo.ok"))

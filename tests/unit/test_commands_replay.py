@@ -69,6 +69,7 @@ def test_an_empty_file_is_graded_zero_with_one_sentence(exercise07, tmp_path):
     result = check(exercise07, "commands-allowed", ctx)
     assert result.status is Status.FAILED and "no command in it" in result.message
     assert check(exercise07, "lesson-names", ctx).message == result.message
+    assert check(exercise07, "commands-no-todo", ctx).message == result.message  # graded 0: even this one
 
 
 def test_no_commands_file_is_a_failure_not_a_crash(exercise07, tmp_path):
