@@ -28,6 +28,7 @@ SKIPPED_NAMES = {".git", "__pycache__"}
 GRADING_SOURCES = (
     "grading.py", "session.py", "context.py", "dockerfile.py", "model.py", "spec.py", "checks",
     "probe.py", "probe_agent.py", "compose.py",  # how the app is reached and how a stack runs change results too
+    "commands.py", "replay.py",  # how commands.sh is read and replayed (exercise-07)
 )
 
 
