@@ -440,6 +440,7 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
     images: set[str] = set()
     containers: dict[str, dict[str, Any]] = {}  # name -> {"image", "running", "publish"}
     published: dict[int, int] = {}  # host port -> container port, of the containers that exist
+    auto_removed: set[str] = set()  # names of `run --rm` containers that a stop removed
     for command in commands:
         p = lambda key, **params: problems.append(Problem(command.line, key, {"line": command.line, **params}))  # noqa: E731
         if command.verb == "build":
@@ -468,10 +469,13 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
             elif name in containers:
                 p("commands.name_in_use", name=name)
             else:
-                containers[name] = {"image": image, "running": True, "publish": publishes}
+                containers[name] = {"image": image, "running": True, "publish": publishes, "auto_remove": command.flag("rm")}
             published.update({pub.host: pub.container for pub in publishes if pub.host})
         elif command.verb in ("logs", "stop", "rm"):
             for name in command.args:
+                if name not in containers and name in auto_removed:
+                    p("commands.auto_removed", subcommand=command.verb, name=name)
+                    continue
                 if name not in containers:
                     p("commands.unknown_container", subcommand=command.verb, name=name, known=", ".join(containers) or "-")
                     continue
@@ -480,13 +484,14 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
                     p("commands.logs_follow")
                 if command.verb == "stop":
                     state["running"] = False
+                    if state["auto_remove"]:  # `run --rm`: gone once stopped
+                        _forget(containers, published, name)
+                        auto_removed.add(name)
                 elif command.verb == "rm":
                     if state["running"] and not command.flag("force"):
                         p("commands.rm_before_stop", name=name)
                         continue
-                    for pub in state["publish"]:
-                        published.pop(pub.host, None)
-                    del containers[name]
+                    _forget(containers, published, name)
         elif command.verb == "rmi":
             for reference in command.args:
                 image = _with_tag(reference)
@@ -504,6 +509,12 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
             if path.rstrip("/") == "/predict_iris" and method != "POST":
                 p("commands.curl_method", method=method)
     return problems
+
+
+def _forget(containers: dict[str, dict[str, Any]], published: dict[int, int], name: str) -> None:
+    """A container is gone: its name and its published ports are free again."""
+    for pub in containers.pop(name)["publish"]:
+        published.pop(pub.host, None)
 
 
 def _with_tag(reference: str) -> str:

@@ -66,6 +66,7 @@ class _Container:
     image: str  # the learner's reference, normalised
     publish: list[Publish]
     alive: bool = True
+    auto_remove: bool = False  # `docker run --rm`: the engine removes it once it stops
 
 
 class Replayer:
@@ -174,7 +175,7 @@ class Replayer:
             name=self.grader_container(name or f"unnamed-{self.unnamed}"), publish=sorted({p.container for p in publish}),
         )
         key = name or f"<unnamed {self.unnamed}>"
-        self.containers[key] = _Container(running, image, publish)
+        self.containers[key] = _Container(running, image, publish, auto_remove=command.flag("rm"))
         ready = self.session.wait_ready(running, "/", REPLAY_READY_TIMEOUT)
         answers = {p.container: self._predict(running, p.container) for p in publish} if ready.ready else {}
         return Step(
@@ -227,6 +228,8 @@ class Replayer:
                 # Killed at once: the lesson's app may ignore SIGTERM as PID 1, and waiting teaches nothing.
                 self.session.client.api.stop(self.containers[name].running.id, timeout=0)
                 self.containers[name].alive = False
+                if self.containers[name].auto_remove:  # as the engine would, without keeping its logs from the grader earlier
+                    self.session.client.api.remove_container(self.containers[name].running.id, force=True)
         if missing:
             return Step(command.line, "stop", False, f"Error: No such container: {missing[0]}")
         return Step(command.line, "stop", True)

@@ -252,7 +252,7 @@ def replay_container_removed(ctx: Context, params: Mapping[str, Any]) -> Outcome
         return Outcome.fail(t("commands.no_verb", subcommand="docker rm"))
     failed = next((s for s in facts.steps if s.verb in ("stop", "rm") and not s.ok), None)
     if failed is not None:
-        explained, where = _explained(plan, params, "commands.rm_before_stop", "commands.unknown_container")
+        explained, where = _explained(plan, params, "commands.rm_before_stop", "commands.unknown_container", "commands.auto_removed")
         return Outcome.fail(
             t("replay_container_removed.failed", line=failed.line, subcommand=failed.verb, error=failed.error, why=explained),
             location=where or _where(params, failed.line),

@@ -76,6 +76,9 @@ MISTAKES = {
     "rmi-before-rm": (lambda text: text.replace(RM + RMI, RMI + RM), {"image-removed": 10}),
     "forgot-rmi": (lambda text: text.replace(RMI, ""), {"image-removed": 10}),
     "forgot-stop-and-rm": (lambda text: text.replace(STOP + RM, ""), {"container-removed": 10, "image-removed": 10}),
+    "run-rm-then-rm-again": (  # --rm removed it at stop: the learner's rm finds nothing, yet nothing is left
+        lambda text: text.replace("docker run -d ", "docker run -d --rm "), {"container-removed": 10},
+    ),
     "chained-commands": (lambda text: text.replace("docker ps\n", "docker ps; rm -rf ~\n"), {"commands-allowed": 10}),
     "curl-to-another-host": (
         lambda text: text.replace("http://localhost:5001", "http://192.0.2.10:5001"), {"commands-allowed": 10, "curl-prediction": 10},

@@ -149,3 +149,9 @@ def test_mistakes_are_explained_on_their_line(text, key):
 def test_rm_after_stop_and_rmi_after_rm_are_fine():
     assert keys(BUILD + RUN + "docker stop my-api-container\ndocker rm my-api-container\ndocker rmi my-iris-api:v1\n") == []
     assert keys(BUILD + RUN + "docker rm -f my-api-container\ndocker rmi my-iris-api:v1\n") == []
+
+
+def test_a_run_rm_container_is_gone_after_stop():
+    text = BUILD + RUN.replace("-d ", "-d --rm ") + "docker stop my-api-container\ndocker rm my-api-container\n"
+    assert keys(text) == ["commands.auto_removed"]
+    assert keys(BUILD + RUN.replace("-d ", "-d --rm ") + "docker stop my-api-container\ndocker rmi my-iris-api:v1\n") == []
