@@ -26,6 +26,11 @@ from grader.i18n import t
 MAX_LINES = 1000
 MAX_BYTES = 200_000
 LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+# What `$REGISTRY` and `$DIGEST` stand for while the file is read; the replay puts in the grading's
+# own registry address and the digest the last `docker push` printed.
+REGISTRY_PLACEHOLDER = "registry.labkit.invalid:5000"
+DIGEST_PLACEHOLDER = "sha256:" + "d" * 64
+REGISTRY_VARIABLES = {"REGISTRY": REGISTRY_PLACEHOLDER, "DIGEST": DIGEST_PLACEHOLDER}
 VARIABLE = re.compile(r"\$(\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -304,6 +309,12 @@ def parse_line(number: int, line: str, variables: Mapping[str, str] | None = Non
         raise Refused("commands.arity", subcommand=verb, count=len(args))
     if verb == "build":
         check_context(args[0], options)
+    if verb in ("push", "pull"):
+        registry = (variables or {}).get("REGISTRY")
+        if registry is None:
+            raise Refused("commands.no_registry", subcommand=verb)
+        if not args[0].startswith(registry + "/"):
+            raise Refused("commands.registry_elsewhere", subcommand=verb, reference=args[0])
     return Command(number, line, verb, options, tuple(args))
 
 
@@ -448,7 +459,13 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
             if not command.values("tag"):
                 p("commands.build_no_tag")
         elif command.verb == "tag" and len(command.args) == 2:
+            if _with_tag(command.args[0]) not in images:
+                p("commands.tag_unknown_image", image=command.args[0])
             images.add(_with_tag(command.args[1]))
+        elif command.verb == "push" and _with_tag(command.args[0]) not in images:
+            p("commands.push_unknown_image", image=command.args[0])
+        elif command.verb == "pull":
+            images.add(_with_tag(command.args[0]))
         elif command.verb == "run":
             image = _with_tag(command.args[0])
             if image not in images:

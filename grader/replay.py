@@ -23,7 +23,7 @@ from typing import Any, Callable
 import docker.errors
 import requests
 
-from grader.commands import Command, Plan, Publish, curl_target, normalize_image, parse_publish
+from grader.commands import DIGEST_PLACEHOLDER, REGISTRY_PLACEHOLDER, Command, Plan, Publish, curl_target, normalize_image, parse_publish
 from grader.session import RunLimits, RunningContainer, Session
 
 REPLAY_READY_TIMEOUT = 30.0
@@ -54,6 +54,10 @@ class Replay:
     images_left: list[str] = field(default_factory=list)
     build_error: str = ""  # the learner-facing explanation of a failed build
     seconds: float = 0.0
+    built_image_id: str | None = None
+    # exercise-08: what the grading's registry holds at the end, by the learner's repository name:
+    # {repository: {tag: {"digest": manifest digest, "config": the config digest, i.e. the image id}}}
+    registry: dict[str, dict[str, dict[str, str | None]]] = field(default_factory=dict)
 
     def of(self, verb: str) -> list[Step]:
         """The steps of one verb, in order."""
@@ -74,7 +78,7 @@ class Replayer:
 
     def __init__(
         self, session: Session, folder: Path, *, port: int, start_line: str, prediction: dict, build_timeout: float,
-        dockerfile: Any = None, progress: Callable[[str], None] = lambda text: None,
+        dockerfile: Any = None, progress: Callable[[str], None] = lambda text: None, registry: Any = None,
     ):
         self.session = session
         self.folder = folder.resolve()
@@ -87,15 +91,35 @@ class Replayer:
         self.images: dict[str, str] = {}  # learner reference (with tag) -> grader reference
         self.containers: dict[str, _Container] = {}  # learner name -> container
         self.unnamed = 0
+        self.registry = registry  # a grader.registry.LocalRegistry, for `$REGISTRY/...` references
+        self.last_digest: str | None = None  # what `$DIGEST` stands for: the digest the last push printed
+        self.pushed: set[str] = set()  # the learner's repository names pushed to the registry
         self.result = Replay()
 
     # -- names ------------------------------------------------------------------------------
 
     def grader_image(self, reference: str) -> str:
-        """The grader's own reference for a learner's image reference (same tag)."""
-        repository, _, tag = normalize_image(reference).rpartition(":")
+        """The grader's own reference for a learner's image reference: same tag or digest, in the grading's registry for `$REGISTRY/...`."""
+        if self.last_digest:
+            reference = reference.replace(DIGEST_PLACEHOLDER, self.last_digest)
+        name, _, digest = reference.partition("@")
+        host = ""
+        if name.startswith(REGISTRY_PLACEHOLDER + "/") and self.registry is not None:
+            host, name = self.registry.address + "/", name[len(REGISTRY_PLACEHOLDER) + 1 :]
+        repository, _, tag = normalize_image(name).rpartition(":")
+        path = self.registry_path(repository)
+        return f"{host}{path}@{digest}" if digest else f"{host}{path}:{tag}"
+
+    def registry_path(self, repository: str) -> str:
+        """A learner's repository name as the grader names it (in the engine and in the registry)."""
         safe = re.sub(r"[^a-z0-9._/-]", "-", repository.lower()).strip("/") or "image"
-        return f"labkit-replay-{self.session.id}/{safe.replace(':', '-')}:{tag}"
+        return f"labkit-replay-{self.session.id}/{safe}"
+
+    @staticmethod
+    def learner_repository(reference: str) -> str:
+        """The repository part of a learner's `$REGISTRY/NAME:TAG`, without the registry and the tag."""
+        name = reference.partition("@")[0].removeprefix(REGISTRY_PLACEHOLDER + "/")
+        return normalize_image(name).rpartition(":")[0]
 
     def grader_container(self, name: str) -> str:
         """The grader's own container name for a learner's container name."""
@@ -118,6 +142,8 @@ class Replayer:
             except docker.errors.APIError as error:
                 step = Step(command.line, command.verb, False, str(error.explanation or error)[:300])
             self.result.steps.append(step)
+        if self.registry is not None:
+            self.result.registry = self.registry_facts()
         self.result.containers_left = [name for name, c in self.containers.items() if self._exists(c.running.id)]
         self.result.images_left = [ref for ref, mine in self.images.items() if self.session.inspect_image(mine) is not None]
         self.result.seconds = time.monotonic() - started
@@ -145,7 +171,9 @@ class Replayer:
             self.session.client.api.tag(built.image_id, repository, version)
             self.images[normalize_image(tag)] = mine
             exists[normalize_image(tag)] = self.session.inspect_image(mine) is not None
-        return Step(command.line, "build", True, facts={"tags": exists, "seconds": round(built.duration, 2)})
+        self.result.built_image_id = built.image_id
+        labels = ((self.session.inspect_image(built.image_id) or {}).get("Config") or {}).get("Labels") or {}
+        return Step(command.line, "build", True, facts={"tags": exists, "seconds": round(built.duration, 2), "labels": dict(labels)})
 
     def _tag(self, command: Command) -> Step:
         source, target = (normalize_image(a) for a in command.args)
@@ -159,7 +187,7 @@ class Replayer:
 
     def _run(self, command: Command) -> Step:
         image = normalize_image(command.args[0])
-        mine = self.images.get(image)
+        mine = self.images.get(image) or (self.grader_image(command.args[0]) if "@" in command.args[0] else None)
         inspected = self.session.inspect_image(mine) if mine else None
         if inspected is None:  # never a pull: an image the commands did not build is not there
             return Step(command.line, "run", False, f"Unable to find image '{command.args[0]}' locally")
@@ -181,6 +209,7 @@ class Replayer:
         return Step(
             command.line, "run", True,
             facts={"name": name, "detached": command.flag("detach"), "ready": ready.ready, "problem": ready.problem,
+                   "by_digest": "@sha256:" in mine, "image_id": inspected["Id"],
                    "published": [p.container for p in publish], "answers": answers},
         )
 
@@ -274,10 +303,51 @@ class Replayer:
         return Step(command.line, "inspect", True)
 
     def _push(self, command: Command) -> Step:
-        return Step(command.line, "push", False, "no registry in this exercise")
+        if self.registry is None:
+            return Step(command.line, "push", False, "no registry in this exercise")
+        mine = self.grader_image(command.args[0])
+        if self.session.inspect_image(mine) is None:
+            return Step(command.line, "push", False, f"An image does not exist locally with the tag: {command.args[0]}")
+        repository, _, tag = mine.rpartition(":")
+        digest, error = None, ""
+        for event in self.session.client.api.push(repository, tag=tag, stream=True, decode=True):
+            error = event.get("error") or error
+            digest = ((event.get("aux") or {}).get("Digest")) or digest
+        if error or not digest:
+            return Step(command.line, "push", False, error or "the registry gave no digest")
+        self.last_digest = digest
+        self.pushed.add(self.learner_repository(command.args[0]))
+        return Step(command.line, "push", True, facts={"digest": digest, "tag": tag})
 
     def _pull(self, command: Command) -> Step:
-        return Step(command.line, "pull", False, "no registry in this exercise")
+        if self.registry is None:
+            return Step(command.line, "pull", False, "no registry in this exercise")
+        mine = self.grader_image(command.args[0])
+        built = self.result.built_image_id
+        # Whether the local copy was really gone: otherwise the pull proves nothing about the registry.
+        present = bool(built) and self.session.inspect_image(built) is not None
+        repository, _, reference = mine.rpartition("@") if "@" in mine else mine.rpartition(":")
+        error = ""
+        for event in self.session.client.api.pull(repository, tag=reference, stream=True, decode=True):
+            error = event.get("error") or error
+        if error:
+            return Step(command.line, "pull", False, error)
+        self.images[normalize_image(command.args[0])] = mine
+        pulled = self.session.inspect_image(mine) or {}
+        return Step(command.line, "pull", True, facts={
+            "present_before": present, "by_digest": "@" in mine, "image_id": pulled.get("Id"), "reference": mine,
+        })
+
+    def registry_facts(self) -> dict[str, dict[str, dict[str, str | None]]]:
+        """What the registry holds for each repository the learner pushed: tag -> manifest and config digests."""
+        held: dict[str, dict[str, dict[str, str | None]]] = {}
+        for repository in sorted(self.pushed):
+            path = self.registry_path(repository)
+            held[repository] = {}
+            for tag in self.registry.tags(path):
+                digest, manifest = self.registry.manifest(path, tag)
+                held[repository][tag] = {"digest": digest, "config": (manifest.get("config") or {}).get("digest")}
+        return held
 
 
 def _json(response: requests.Response) -> dict:
