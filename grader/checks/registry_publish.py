@@ -72,13 +72,14 @@ def registry_digest_matches(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     facts, _, problem = replay_of(ctx, params)
     if problem is not None:
         return problem
-    versions = _version_tags(facts)
-    if not versions or not facts.built_image_id:
+    # Every tag counts here, `latest` too: whether it is a version tag is version-tag's question.
+    pushed = [(repo, tag, held) for repo, tags in facts.registry.items() for tag, held in sorted(tags.items())]
+    if not pushed or not facts.built_image_id:
         return Outcome.fail(t("registry_digest_matches.nothing", what="docker build" if not facts.built_image_id else "docker push"))
-    for repository, tag, held in versions:
+    for repository, tag, held in pushed:
         if held.get("config") == facts.built_image_id:
             return Outcome.ok(t("registry_digest_matches.ok", repository=repository, tag=tag, digest=str(held.get("digest"))[:19]))
-    repository, tag, held = versions[0]
+    repository, tag, held = pushed[0]
     return Outcome.fail(t("registry_digest_matches.other", repository=repository, tag=tag, held=str(held.get("config"))[:19], built=facts.built_image_id[:19]))
 
 

@@ -155,3 +155,30 @@ def test_a_run_rm_container_is_gone_after_stop():
     text = BUILD + RUN.replace("-d ", "-d --rm ") + "docker stop my-api-container\ndocker rm my-api-container\n"
     assert keys(text) == ["commands.auto_removed"]
     assert keys(BUILD + RUN.replace("-d ", "-d --rm ") + "docker stop my-api-container\ndocker rmi my-iris-api:v1\n") == []
+
+
+# exercise-08: push and pull, to the grading's registry only.
+from grader.commands import DIGEST_PLACEHOLDER, REGISTRY_PLACEHOLDER, REGISTRY_VARIABLES  # noqa: E402
+
+
+def test_push_and_pull_are_refused_without_a_registry():
+    assert refusal("docker push my-iris-api:1.0.0") == "commands.no_registry"
+    assert refusal("docker pull python:3.11-slim") == "commands.no_registry"
+
+
+def test_push_and_pull_go_to_the_given_registry_only():
+    plan = read_plan(b"docker pull python:3.11-slim\ndocker push docker.io/me/my-iris-api:1.0.0\n", variables=REGISTRY_VARIABLES)
+    assert [p.key for p in plan.problems] == ["commands.registry_elsewhere"] * 2
+    plan = read_plan(b"docker pull $REGISTRY/my-iris-api@$DIGEST\n", variables=REGISTRY_VARIABLES)
+    assert plan.commands[0].args == (f"{REGISTRY_PLACEHOLDER}/my-iris-api@{DIGEST_PLACEHOLDER}",)
+
+
+def test_the_exercise_08_solution_reads_without_a_problem():
+    text = (REPO_ROOT / "solutions" / "exercise-08" / "publish.sh").read_bytes()
+    plan = read_plan(text, variables=REGISTRY_VARIABLES)
+    assert plan.problems == [] and [c.verb for c in plan.commands][:4] == ["build", "tag", "push", "rmi"]
+
+
+def test_pushing_a_name_never_tagged_is_explained():
+    plan = read_plan(b"docker build -t a:1 .\ndocker push $REGISTRY/a:1\n", variables=REGISTRY_VARIABLES)
+    assert [p.key for p in plan.problems] == ["commands.push_unknown_image"]
