@@ -1,0 +1,132 @@
+"""exercise-08 on the real engine: publish.sh against a registry of the grading's own, its mistakes, nothing left."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from grader.model import Status
+from grader.registry import start_process
+from tests.integration.conftest import grade_folder, lost, result
+
+pytestmark = pytest.mark.usefixtures("no_leftovers", "registry_program", "no_registry_left")
+
+RMI_BOTH = "docker rmi my-iris-api:1.0.0 $REGISTRY/my-iris-api:1.0.0\n"
+LABELS = """LABEL org.opencontainers.image.version="1.0.0" \\
+      org.opencontainers.image.source="https://github.com/example/docker-ml-lab"
+"""
+
+
+@pytest.fixture(scope="module")
+def registry_program():
+    """Debian's docker-registry (make setup installs it as root); skipped without it, a failure under CI=true."""
+    program = shutil.which("docker-registry")
+    if program is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs docker-registry (scripts/setup.sh installs it as root on Debian)")
+        pytest.skip("no docker-registry: apt-get install docker-registry (make setup does it as root)")
+    return program
+
+
+def _registries() -> tuple[set[str], set[str]]:
+    """The registry processes and storage folders of the grader on this machine."""
+    folders = {str(p) for p in Path(tempfile.gettempdir()).glob("labkit-registry-*")}
+    found = subprocess.run(["pgrep", "-f", "docker-registry serve"], capture_output=True, text=True).stdout.split()
+    return set(found), folders
+
+
+@pytest.fixture
+def no_registry_left():
+    """Fails when a grading leaves a registry process or its storage behind."""
+    processes, folders = _registries()
+    yield
+    now_processes, now_folders = _registries()
+    assert now_processes - processes == set(), "a registry process outlived its grading"
+    assert now_folders - folders == set(), "a registry's storage outlived its grading"
+
+
+@pytest.fixture(scope="module")
+def exercise08(exercise_spec):
+    return exercise_spec("exercise-08")
+
+
+@pytest.fixture
+def submission(repo, tmp_path):
+    """A copy of the solution with publish.sh and the Dockerfile edited."""
+
+    def make(edit=lambda text: text, edit_dockerfile=lambda text: text):
+        folder = tmp_path / f"exercise-08-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(repo / "solutions" / "exercise-08", folder)
+        for name, change in (("publish.sh", edit), ("Dockerfile", edit_dockerfile)):
+            path = folder / name
+            path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return folder
+
+    return make
+
+
+def test_the_registry_runs_on_loopback_and_goes_with_its_storage(registry_program):
+    with start_process(registry_program) as registry:
+        host, port = registry.address.split(":")
+        assert host == "127.0.0.1" and int(port) > 1024 and registry.tags("nothing") == []
+        assert registry.folder.is_dir()
+    assert registry.process.poll() is not None and not registry.folder.exists()
+
+
+def test_solution_gets_full_marks(exercise08, repo, engine):
+    report = grade_folder(exercise08, repo / "solutions" / "exercise-08", engine)
+    assert {r.spec.id: r.message for r in report.results if r.status is not Status.PASSED} == {}
+    assert report.score == report.max_score == 100
+    assert report.facts["registry"] == "docker-registry"
+
+
+def test_starter_gets_little(exercise08, repo, engine):
+    report = grade_folder(exercise08, repo / "exercises" / "exercise-08", engine)
+    assert lost(report) == {
+        "dockerfile-no-todo": 5, "publish-no-todo": 5, "oci-labels": 15, "version-tag": 15, "digest-matches": 15,
+        "pulled-by-digest": 15, "runs-by-digest": 20,
+    }
+    assert report.score == 10
+
+
+MISTAKES = {
+    "no-labels": (dict(edit_dockerfile=lambda text: text.replace(LABELS, "")), {"oci-labels": 15}),
+    "only-latest-pushed": (
+        dict(edit=lambda text: text.replace("$REGISTRY/my-iris-api:1.0.0", "$REGISTRY/my-iris-api")), {"version-tag": 15},
+    ),
+    "local-copy-never-removed": (dict(edit=lambda text: text.replace(RMI_BOTH, "")), {"pulled-by-digest": 15}),
+    "one-local-name-left": (
+        dict(edit=lambda text: text.replace(RMI_BOTH, "docker rmi my-iris-api:1.0.0\n")), {"pulled-by-digest": 15},
+    ),
+    "pulled-by-tag": (
+        dict(edit=lambda text: text.replace("docker pull $REGISTRY/my-iris-api@$DIGEST", "docker pull $REGISTRY/my-iris-api:1.0.0")),
+        {"pulled-by-digest": 15},
+    ),
+    "run-by-tag": (  # after the pull by digest the image has no tag: the grader never pulls for a run
+        dict(edit=lambda text: text.replace("--name my-api-container $REGISTRY/my-iris-api@$DIGEST", "--name my-api-container $REGISTRY/my-iris-api:1.0.0")),
+        {"runs-by-digest": 20},
+    ),
+    "pull-from-docker-hub": (
+        dict(edit=lambda text: text.replace("# Clean up.\n", "docker pull python:3.11-slim\n")), {"commands-allowed": 10},
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_mistake_loses_exactly_its_points(mistake, exercise08, submission, engine):
+    edits, expected_lost = MISTAKES[mistake]
+    report = grade_folder(exercise08, submission(**edits), engine)
+    assert lost(report) == expected_lost, {r.spec.id: r.message for r in report.results}
+    assert report.score == 100 - sum(expected_lost.values())
+
+
+def test_an_image_pushed_elsewhere_is_refused_and_never_leaves(exercise08, submission, engine):
+    folder = submission(edit=lambda text: text.replace("docker push $REGISTRY/my-iris-api:1.0.0", "docker push docker.io/someone/my-iris-api:1.0.0"))
+    report = grade_folder(exercise08, folder, engine)
+    assert "only the registry the grader gives you" in result(report, "commands-allowed").message
+    assert result(report, "version-tag").status is Status.FAILED
