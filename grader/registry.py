@@ -190,9 +190,14 @@ def start_container(session: Any) -> LocalRegistry:
     return registry
 
 
+def registry_program() -> str | None:
+    """Debian's docker-registry on PATH, None when it is not installed."""
+    return shutil.which("docker-registry")
+
+
 def start_registry(session: Any) -> LocalRegistry:
     """This grading's registry: docker-registry when installed, else the registry:2 image; RegistryUnavailable when neither."""
-    program = shutil.which("docker-registry")
+    program = registry_program()
     if program:
         return start_process(program)
     return start_container(session)

@@ -130,3 +130,45 @@ def test_an_image_pushed_elsewhere_is_refused_and_never_leaves(exercise08, submi
     report = grade_folder(exercise08, folder, engine)
     assert "only the registry the grader gives you" in result(report, "commands-allowed").message
     assert result(report, "version-tag").status is Status.FAILED
+
+
+@pytest.fixture
+def registry_image(engine, registry_program, no_leftovers, tmp_path):
+    """A stand-in for the registry:2 image (no registry is reachable here): this machine's docker-registry in an image."""
+    from grader.session import SESSION_LABEL
+
+    shutil.copy(registry_program, tmp_path / "registry")
+    (tmp_path / "config.yml").write_text(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: 0.0.0.0:5000\n", encoding="utf-8"
+    )
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nCOPY registry /bin/registry\nCOPY config.yml /etc/docker/registry/config.yml\n"
+        'EXPOSE 5000\nENTRYPOINT ["/bin/registry", "serve"]\nCMD ["/etc/docker/registry/config.yml"]\n',
+        encoding="utf-8",
+    )
+    tag = f"labkit-test-registry:{no_leftovers.rstrip('-')}"
+    image, _ = engine.images.build(path=str(tmp_path), tag=tag, labels={SESSION_LABEL: no_leftovers + "registry-image"}, rm=True, forcerm=True)
+    try:
+        yield tag
+    finally:
+        engine.images.remove(image.id, force=True)
+
+
+def test_without_docker_registry_the_registry_2_image_serves(exercise08, repo, engine, registry_image, monkeypatch):
+    from grader import registry
+
+    monkeypatch.setattr(registry, "REGISTRY_IMAGE", registry_image)
+    monkeypatch.setattr(registry, "registry_program", lambda: None)
+    report = grade_folder(exercise08, repo / "solutions" / "exercise-08", engine)
+    assert report.facts["registry"] == "registry:2"
+    assert report.score == 100, {r.spec.id: r.message for r in report.results if r.status is not Status.PASSED}
+
+
+def test_without_any_registry_the_grading_is_not_a_score(exercise08, repo, engine, monkeypatch):
+    from grader import registry
+    from grader.session import EngineUnavailable
+
+    monkeypatch.setattr(registry, "REGISTRY_IMAGE", "labkit-no-such-registry:0")
+    monkeypatch.setattr(registry, "registry_program", lambda: None)
+    with pytest.raises(EngineUnavailable, match="docker-registry"):
+        grade_folder(exercise08, repo / "solutions" / "exercise-08", engine)
