@@ -187,3 +187,14 @@ def test_a_fatal_file_is_not_replayed_and_every_replay_check_says_why(exercise07
         result = check(exercise07, check_id, ctx)
         assert result.status is Status.FAILED and result.message.startswith("nothing was replayed")
     assert PLAN_KEY in ctx.memo
+
+
+def test_doctor_names_the_registry_exercise_08_will_use(monkeypatch):
+    from grader import doctor, registry
+
+    monkeypatch.setattr(registry, "registry_program", lambda: "/usr/bin/docker-registry")
+    assert doctor._registry(image_present=False).status == doctor.OK
+    monkeypatch.setattr(registry, "registry_program", lambda: None)
+    assert doctor._registry(image_present=True).status == doctor.OK
+    missing = doctor._registry(image_present=False)
+    assert missing.status == doctor.WARN and "docker pull registry:2" in missing.fix
