@@ -62,12 +62,13 @@ SUBCOMMANDS: dict[str, dict[str, Option]] = {
         Option("detach", "d"), Option("publish", "p", True), Option("name", None, True), Option("rm"),
         Option("env", "e", True), Option("interactive", "i"), Option("tty", "t"), Option("label", "l", True),
     ),
-    "ps": _options(Option("all", "a"), Option("quiet", "q"), Option("filter", "f", True), Option("no-trunc"), Option("latest", "l")),
+    "ps": _options(Option("all", "a"), Option("quiet", "q"), Option("filter", "f", True), Option("no-trunc"), Option("latest", "l"),
+                   Option("format", None, True)),
     "logs": _options(Option("tail", "n", True), Option("timestamps", "t"), Option("follow", "f")),
     "stop": _options(Option("time", "t", True)),
     "rm": _options(Option("force", "f"), Option("volumes", "v")),
     "rmi": _options(Option("force", "f"), Option("no-prune")),
-    "images": _options(Option("all", "a"), Option("quiet", "q"), Option("no-trunc")),
+    "images": _options(Option("all", "a"), Option("quiet", "q"), Option("no-trunc"), Option("format", None, True)),
     "tag": {},
     "push": _options(Option("quiet", "q")),
     "pull": _options(Option("quiet", "q")),
@@ -75,6 +76,7 @@ SUBCOMMANDS: dict[str, dict[str, Option]] = {
 }
 CURL_OPTIONS = _options(
     Option("request", "X", True), Option("header", "H", True), Option("data", "d", True), Option("data-raw", None, True),
+    Option("data-binary", None, True),
     Option("json", None, True), Option("silent", "s"), Option("show-error", "S"), Option("include", "i"),
     Option("fail", "f"), Option("location", "L"), Option("max-time", "m", True),
 )
@@ -436,7 +438,7 @@ def check_url(url: str) -> None:
 def curl_target(command: Command) -> tuple[int, str, str, str | None]:
     """(host port, method, path, body) of an allowed curl."""
     parts = urlsplit(command.args[0] if "://" in command.args[0] else "http://" + command.args[0])
-    body = command.value("data") or command.value("data-raw") or command.value("json")
+    body = next((command.value(name) for name in ("data", "data-binary", "data-raw", "json") if command.value(name) is not None), None)
     method = command.value("request") or ("POST" if body is not None else "GET")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return parts.port or (443 if parts.scheme == "https" else 80), method.upper(), path, body

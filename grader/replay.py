@@ -233,6 +233,10 @@ class Replayer:
         if target is None:
             return Step(command.line, "curl", False, f"curl: (7) Failed to connect to localhost port {host_port}: Connection refused")
         container, publish = target
+        if body is not None and body.startswith("@") and command.value("data-raw") is None:
+            body = self._data_file(body[1:])  # curl's `-d @FILE`: the body is the file's content
+            if body is None:
+                return Step(command.line, "curl", False, "curl: (26) Failed to open/read local data from file/application")
         headers = dict(h.split(":", 1) for h in command.values("header") if ":" in h)
         headers = {k.strip(): v.strip() for k, v in headers.items()}
         if command.value("json") is not None:
@@ -242,6 +246,13 @@ class Replayer:
             return Step(command.line, "curl", False, f"curl: (56) Recv failure: Connection reset by peer (port {host_port})")
         answer = _json(response)
         return Step(command.line, "curl", True, facts={"status": response.status_code, "prediction": "prediction" in answer, "path": path})
+
+    def _data_file(self, name: str, limit: int = 64 * 1024) -> str | None:
+        """A file of the exercise folder that curl would send, None when it is elsewhere, missing or too big."""
+        path = (self.folder / name).resolve()
+        if self.folder not in path.parents or not path.is_file() or path.stat().st_size > limit:
+            return None
+        return path.read_text(encoding="utf-8", errors="replace")
 
     def _logs(self, command: Command) -> Step:
         container = self.containers.get(command.args[0])

@@ -116,3 +116,26 @@ def test_empty_binary_and_huge_files_are_graded_zero_with_nothing_run(exercise07
         report = grade_folder(exercise07, submission(lambda text, content=content: content), engine)
         assert report.score == 0
         assert all(result(report, check_id).message.startswith("nothing was replayed") for check_id in REPLAYED)
+
+
+def test_other_spellings_of_the_same_commands_get_full_marks(exercise07, submission, engine):
+    """The docker CLI's grammar, not the solution's text: long options, --opt=value, -dp, management commands, -d @FILE."""
+    text = """docker image build --tag=my-iris-api:v1 .
+docker container run -dp 5001:5001 --name=my-api-container my-iris-api:v1
+curl --request POST --header 'Content-Type: application/json' --data @payload.json localhost:5001/predict_iris
+docker container logs --tail 50 my-api-container
+docker container stop --time 1 my-api-container
+docker container rm my-api-container
+docker image rm my-iris-api:v1
+"""
+    folder = submission(lambda _: text)
+    (folder / "payload.json").write_text('{"features": [6.7, 3.0, 5.2, 2.3]}', encoding="utf-8")
+    report = grade_folder(exercise07, folder, engine)
+    assert report.score == 100, {r.spec.id: r.message for r in report.results if r.status is not Status.PASSED}
+
+
+def test_curl_never_sends_a_file_from_outside_the_folder(exercise07, submission, engine):
+    folder = submission(lambda text: text.replace("-d '{\"features\": [6.7, 3.0, 5.2, 2.3]}'", "-d @/etc/passwd"))
+    report = grade_folder(exercise07, folder, engine)
+    assert lost(report) == {"curl-prediction": 10}
+    assert "Failed to open/read local data" in result(report, "curl-prediction").message
