@@ -456,6 +456,9 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
     auto_removed: set[str] = set()  # names of `run --rm` containers that a stop removed
     for command in commands:
         p = lambda key, **params: problems.append(Problem(command.line, key, {"line": command.line, **params}))  # noqa: E731
+        for name in image_names(command):
+            if not valid_reference(name):
+                p("commands.invalid_reference", reference=name)
         if command.verb == "build":
             images.update(_with_tag(tag) for tag in command.values("tag"))
             if not command.values("tag"):
@@ -534,6 +537,27 @@ def _forget(containers: dict[str, dict[str, Any]], published: dict[int, int], na
     """A container is gone: its name and its published ports are free again."""
     for pub in containers.pop(name)["publish"]:
         published.pop(pub.host, None)
+
+
+# The distribution reference grammar the engine applies to names (docker/distribution's reference package).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"(?:(?:[a-zA-Z0-9.-]+)(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?"
+)
+
+
+def image_names(command: Command) -> tuple[str, ...]:
+    """The image references a command names (build's tags, run's image, the names of tag, rmi, push and pull)."""
+    if command.verb == "build":
+        return command.values("tag")
+    if command.verb == "run":
+        return command.args[:1]
+    return command.args if command.verb in ("tag", "rmi", "push", "pull") else ()
+
+
+def valid_reference(reference: str) -> bool:
+    """True when the engine would accept this image name (lower-case repository, tag of word characters)."""
+    return bool(_REFERENCE.fullmatch(reference))
 
 
 def _with_tag(reference: str) -> str:

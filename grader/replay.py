@@ -23,7 +23,10 @@ from typing import Any, Callable
 import docker.errors
 import requests
 
-from grader.commands import DIGEST_PLACEHOLDER, REGISTRY_PLACEHOLDER, Command, Plan, Publish, curl_target, normalize_image, parse_publish
+from grader.commands import (
+    DIGEST_PLACEHOLDER, REGISTRY_PLACEHOLDER, Command, Plan, Publish, curl_target, image_names, normalize_image, parse_publish,
+    valid_reference,
+)
 from grader.session import RunLimits, RunningContainer, Session
 
 REPLAY_READY_TIMEOUT = 30.0
@@ -137,8 +140,12 @@ class Replayer:
                 continue
             self.progress(command.text)
             handler = getattr(self, "_" + command.verb)
+            invalid = next((name for name in image_names(command) if not valid_reference(name)), None)
             try:
-                step = handler(command)
+                # The engine's own refusal of a name it cannot parse (the grader's names would hide it).
+                step = handler(command) if invalid is None else Step(
+                    command.line, command.verb, False, f'invalid reference format: "{invalid}" (repository names must be lowercase)'
+                )
             except docker.errors.APIError as error:
                 step = Step(command.line, command.verb, False, str(error.explanation or error)[:300])
             self.result.steps.append(step)

@@ -182,3 +182,17 @@ def test_the_exercise_08_solution_reads_without_a_problem():
 def test_pushing_a_name_never_tagged_is_explained():
     plan = read_plan(b"docker build -t a:1 .\ndocker push $REGISTRY/a:1\n", variables=REGISTRY_VARIABLES)
     assert [p.key for p in plan.problems] == ["commands.push_unknown_image"]
+
+
+@pytest.mark.parametrize("reference, valid", [
+    ("my-iris-api:v1", True), ("My-Iris-Api:v1", False), ("my_iris:1.0.0", True), ("my iris", False),
+    (f"{REGISTRY_PLACEHOLDER}/my-iris-api@{DIGEST_PLACEHOLDER}", True), ("127.0.0.1:5000/a/b:1", True), ("a:-x", False),
+])
+def test_image_names_follow_the_engines_grammar(reference, valid):
+    from grader.commands import valid_reference
+
+    assert valid_reference(reference) is valid
+
+
+def test_an_upper_case_tag_is_explained():
+    assert keys("docker build -t My-Api:v1 .\n") == ["commands.invalid_reference"]
