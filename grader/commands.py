@@ -417,9 +417,8 @@ def check_context(context: str, options: Mapping[str, tuple[str, ...]]) -> None:
     for dockerfile in options.get("file", ()):
         if dockerfile.removeprefix("./") != "Dockerfile":
             raise Refused("commands.dockerfile_name", path=dockerfile)
-    for path in (context,):
-        if path == "-" or "://" in path or path.startswith(("/", "~", "git@")) or ".." in path.split("/"):
-            raise Refused("commands.context", path=path)
+    if context == "-" or "://" in context or context.startswith(("/", "~", "git@")) or ".." in context.split("/"):
+        raise Refused("commands.context", path=context)
 
 
 def check_url(url: str) -> None:
