@@ -429,7 +429,7 @@ def check_url(url: str) -> None:
     if (parts.hostname or "") not in LOOPBACK:
         raise Refused("commands.curl_host", host=parts.hostname or url)
     try:
-        parts.port
+        _ = parts.port  # a port that is not a number raises here
     except ValueError:
         raise Refused("commands.curl_host", host=parts.netloc) from None
 
@@ -454,7 +454,9 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
     published: dict[int, int] = {}  # host port -> container port, of the containers that exist
     auto_removed: set[str] = set()  # names of `run --rm` containers that a stop removed
     for command in commands:
-        p = lambda key, **params: problems.append(Problem(command.line, key, {"line": command.line, **params}))  # noqa: E731
+        def p(key: str, line: int = command.line, **params: Any) -> None:
+            problems.append(Problem(line, key, {"line": line, **params}))
+
         for name in image_names(command):
             if not valid_reference(name):
                 p("commands.invalid_reference", reference=name)
@@ -524,7 +526,7 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
                 else:
                     images.discard(image)
         elif command.verb == "curl":
-            host_port, method, path, body = curl_target(command)
+            host_port, method, path, _ = curl_target(command)
             if host_port not in published:
                 p("commands.curl_unpublished", port=host_port, published=", ".join(str(h) for h in published) or "-")
             if path.rstrip("/") == "/predict_iris" and method != "POST":

@@ -175,7 +175,7 @@ def replay_of(ctx: Context, params: Mapping[str, Any]):
 @register("replay_image_built", needs="nothing", uses_engine=True)
 def replay_image_built(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """After the replayed `docker build`, the image exists under the tag it was given."""
-    facts, plan, problem = replay_of(ctx, params)
+    facts, _, problem = replay_of(ctx, params)
     if problem is not None:
         return problem
     builds = facts.of("build")
