@@ -172,15 +172,23 @@ def replay_of(ctx: Context, params: Mapping[str, Any]):
     return ctx.memo[REPLAY_KEY]
 
 
+def replayed_steps(ctx: Context, params: Mapping[str, Any], verb: str, subcommand: str) -> tuple[Any, Plan | None, list, Outcome | None]:
+    """(replay, plan, the steps of VERB, None), or a failing outcome: nothing replayed, or no such command in the file."""
+    facts, plan, problem = replay_of(ctx, params)
+    if problem is not None:
+        return facts, plan, [], problem
+    steps = facts.of(verb)
+    if not steps:
+        return facts, plan, steps, Outcome.fail(t("commands.no_verb", subcommand=subcommand, name=_file(ctx, params)))
+    return facts, plan, steps, None
+
+
 @register("replay_image_built", needs="nothing", uses_engine=True)
 def replay_image_built(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """After the replayed `docker build`, the image exists under the tag it was given."""
-    facts, _, problem = replay_of(ctx, params)
+    facts, _, builds, problem = replayed_steps(ctx, params, "build", "docker build")
     if problem is not None:
         return problem
-    builds = facts.of("build")
-    if not builds:
-        return Outcome.fail(t("commands.no_verb", subcommand="docker build", name=_file(ctx, params)))
     if not builds[0].ok:
         return Outcome.fail(
             t("replay_image_built.failed", line=builds[0].line, error=facts.build_error or builds[0].error),
@@ -195,12 +203,9 @@ def replay_image_built(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 @register("replay_app_answers", needs="nothing", uses_engine=True)
 def replay_app_answers(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The container `docker run` started answers a prediction on the container port that `-p` published."""
-    facts, plan, problem = replay_of(ctx, params)
+    facts, plan, runs, problem = replayed_steps(ctx, params, "run", "docker run")
     if problem is not None:
         return problem
-    runs = facts.of("run")
-    if not runs:
-        return Outcome.fail(t("commands.no_verb", subcommand="docker run", name=_file(ctx, params)))
     step = next((s for s in runs if any(s.facts.get("answers", {}).values())), None)
     if step is not None:
         port = next(p for p, ok in step.facts["answers"].items() if ok)
@@ -246,12 +251,9 @@ def replay_curl(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 @register("replay_logs", needs="nothing", uses_engine=True)
 def replay_logs(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """`docker logs` of the running container shows the app's start line."""
-    facts, plan, problem = replay_of(ctx, params)
+    facts, plan, logs, problem = replayed_steps(ctx, params, "logs", "docker logs")
     if problem is not None:
         return problem
-    logs = facts.of("logs")
-    if not logs:
-        return Outcome.fail(t("commands.no_verb", subcommand="docker logs", name=_file(ctx, params)))
     good = next((s for s in logs if s.ok and s.facts.get("start_line")), None)
     if good is not None:
         return Outcome.ok(t("replay_logs.ok", line=good.line))

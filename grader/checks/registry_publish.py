@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.checks.commands_replay import _file, replay_of
+from grader.checks.commands_replay import _file, replay_of, replayed_steps
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome
@@ -86,12 +86,9 @@ def registry_digest_matches(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 @register("registry_pulled_by_digest", needs="nothing", uses_engine=True)
 def registry_pulled_by_digest(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """After the local copy was removed, `docker pull NAME@sha256:…` brought the same image back from the registry."""
-    facts, _, problem = replay_of(ctx, params)
+    facts, _, pulls, problem = replayed_steps(ctx, params, "pull", "docker pull")
     if problem is not None:
         return problem
-    pulls = facts.of("pull")
-    if not pulls:
-        return Outcome.fail(t("commands.no_verb", subcommand="docker pull", name=_file(ctx, params)))
     good = next((s for s in pulls if s.ok and s.facts.get("by_digest")), None)
     if good is None:
         step = pulls[0]
@@ -108,12 +105,9 @@ def registry_pulled_by_digest(ctx: Context, params: Mapping[str, Any]) -> Outcom
 @register("registry_runs_by_digest", needs="nothing", uses_engine=True)
 def registry_runs_by_digest(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The container that answers a prediction was started from `NAME@sha256:…`, the pushed digest."""
-    facts, _, problem = replay_of(ctx, params)
+    facts, _, runs, problem = replayed_steps(ctx, params, "run", "docker run")
     if problem is not None:
         return problem
-    runs = facts.of("run")
-    if not runs:
-        return Outcome.fail(t("commands.no_verb", subcommand="docker run", name=_file(ctx, params)))
     answering = [s for s in runs if any((s.facts.get("answers") or {}).values())]
     by_digest = next((s for s in answering if s.facts.get("by_digest")), None)
     if by_digest is not None:
