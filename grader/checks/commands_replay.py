@@ -267,11 +267,9 @@ def replay_logs(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 @register("replay_container_removed", needs="nothing", uses_engine=True)
 def replay_container_removed(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """`docker stop` then `docker rm` leave no container behind, and each of them succeeded."""
-    facts, plan, problem = replay_of(ctx, params)
+    facts, plan, _, problem = replayed_steps(ctx, params, "rm", "docker rm")
     if problem is not None:
         return problem
-    if not facts.of("rm"):
-        return Outcome.fail(t("commands.no_verb", subcommand="docker rm", name=_file(ctx, params)))
     failed = next((s for s in facts.steps if s.verb in ("stop", "rm") and not s.ok), None)
     if failed is not None:
         explained, where = _explained(ctx, plan, params, "commands.rm_before_stop", "commands.unknown_container", "commands.auto_removed")
@@ -287,11 +285,9 @@ def replay_container_removed(ctx: Context, params: Mapping[str, Any]) -> Outcome
 @register("replay_image_removed", needs="nothing", uses_engine=True)
 def replay_image_removed(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """`docker rmi` at the end leaves no image of the lesson's name behind."""
-    facts, plan, problem = replay_of(ctx, params)
+    facts, plan, _, problem = replayed_steps(ctx, params, "rmi", "docker rmi")
     if problem is not None:
         return problem
-    if not facts.of("rmi"):
-        return Outcome.fail(t("commands.no_verb", subcommand="docker rmi", name=_file(ctx, params)))
     failed = next((s for s in facts.of("rmi") if not s.ok), None)
     if failed is not None:
         explained, where = _explained(ctx, plan, params, "commands.rmi_before_rm", "commands.rmi_unknown_image")
