@@ -35,6 +35,10 @@ MAX_LOG_LINES = 200
 # this many, or after the builds' time limit plus this many seconds, are not replayed.
 MAX_STEPS = 100
 EXTRA_SECONDS = 180.0
+# The lesson runs one container and builds once: a file that starts dozens (each may hold 512 MB)
+# must not fill a shared machine.
+MAX_CONTAINERS = 3
+MAX_BUILDS = 3
 
 
 @dataclass
@@ -164,6 +168,8 @@ class Replayer:
             return False
 
     def _build(self, command: Command) -> Step:
+        if len(self.result.of("build")) >= MAX_BUILDS:
+            return Step(command.line, "build", False, f"not replayed: the grader replays at most {MAX_BUILDS} builds")
         context = (self.folder / command.args[0]).resolve()
         if context != self.folder and self.folder not in context.parents or not (context / "Dockerfile").is_file():
             return Step(command.line, "build", False, f"unable to prepare context: {command.args[0]}: no Dockerfile there")
@@ -198,6 +204,8 @@ class Replayer:
         inspected = self.session.inspect_image(mine) if mine else None
         if inspected is None:  # never a pull: an image the commands did not build is not there
             return Step(command.line, "run", False, f"Unable to find image '{command.args[0]}' locally")
+        if len(self.containers) >= MAX_CONTAINERS:
+            return Step(command.line, "run", False, f"not replayed: the grader starts at most {MAX_CONTAINERS} containers")
         name = command.value("name")
         if name in self.containers and self._exists(self.containers[name].running.id):
             return Step(command.line, "run", False, f'Conflict. The container name "/{name}" is already in use')
