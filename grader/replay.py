@@ -199,13 +199,13 @@ class Replayer:
         return Step(command.line, "tag", True)
 
     def _run(self, command: Command) -> Step:
+        if len(self.containers) >= MAX_CONTAINERS:
+            return Step(command.line, "run", False, f"not replayed: the grader starts at most {MAX_CONTAINERS} containers")
         image = normalize_image(command.args[0])
         mine = self.images.get(image) or (self.grader_image(command.args[0]) if "@" in command.args[0] else None)
         inspected = self.session.inspect_image(mine) if mine else None
         if inspected is None:  # never a pull: an image the commands did not build is not there
             return Step(command.line, "run", False, f"Unable to find image '{command.args[0]}' locally")
-        if len(self.containers) >= MAX_CONTAINERS:
-            return Step(command.line, "run", False, f"not replayed: the grader starts at most {MAX_CONTAINERS} containers")
         name = command.value("name")
         if name in self.containers and self._exists(self.containers[name].running.id):
             return Step(command.line, "run", False, f'Conflict. The container name "/{name}" is already in use')
