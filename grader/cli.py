@@ -354,6 +354,11 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     containers += stacks["containers"]
     stacks["networks"] += networks
     pruned = t("cli.clean_stacks", networks=stacks["networks"], volumes=stacks["volumes"]) if stacks["networks"] or stacks["volumes"] else ""
+    from grader.registry import sweep_registries  # exercise-08's registries, after a killed grading
+
+    registries = sweep_registries()
+    if registries:
+        pruned += t("cli.clean_registries", count=registries)
     if args.cache:
         result = client.images.prune(filters={"dangling": True})
         pruned += t("cli.clean_pruned", count=len(result.get("ImagesDeleted") or []))

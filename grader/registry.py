@@ -201,3 +201,36 @@ def start_registry(session: Any) -> LocalRegistry:
     if program:
         return start_process(program)
     return start_container(session)
+
+
+def sweep_registries(folder: Path | None = None) -> int:
+    """Remove what a killed grading left of its registries: orphaned processes, then storage folders; how many folders went.
+
+    A registry dies with its grader (PR_SET_PDEATHSIG) when the main thread started it; one started
+    elsewhere is an orphan once its grader is gone (its parent is then init). A storage folder that no
+    live registry serves is a leftover.
+    """
+    base = folder or Path(tempfile.gettempdir())
+    serving: set[str] = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            words = (proc / "cmdline").read_bytes().split(b"\0")
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        config = words[2].decode(errors="replace") if len(words) > 2 and words[1] == b"serve" else ""
+        if not config.startswith(str(base / "labkit-registry-")):
+            continue
+        if parent == 1:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
+        else:
+            serving.add(str(Path(config).parent))
+    removed = 0
+    for leftover in base.glob("labkit-registry-*"):
+        if str(leftover) not in serving:
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed += 1
+    return removed

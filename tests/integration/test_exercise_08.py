@@ -78,6 +78,16 @@ def test_the_registry_runs_on_loopback_and_goes_with_its_storage(registry_progra
     assert registry.process.poll() is not None and not registry.folder.exists()
 
 
+def test_clean_keeps_a_live_registry_and_removes_a_dead_ones_storage(registry_program, tmp_path):
+    from grader.registry import sweep_registries
+
+    with start_process(registry_program) as registry:
+        dead = Path(tempfile.mkdtemp(prefix="labkit-registry-"))
+        assert sweep_registries() >= 1
+        assert registry.folder.is_dir() and not dead.exists()
+        assert registry.tags("x") == []  # still serving
+
+
 def test_solution_gets_full_marks(exercise08, repo, engine):
     report = grade_folder(exercise08, repo / "solutions" / "exercise-08", engine)
     assert {r.spec.id: r.message for r in report.results if r.status is not Status.PASSED} == {}

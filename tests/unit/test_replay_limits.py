@@ -58,3 +58,12 @@ def test_the_graders_names_never_collide_with_the_learners(tmp_path):
     assert runner.grader_image("my-iris-api:v1") == "labkit-replay-fake0001/my-iris-api:v1"
     assert runner.grader_image("my-iris-api") == "labkit-replay-fake0001/my-iris-api:latest"
     assert runner.grader_container("my-api-container") == "labkit-exercise-07-fake0001-my-api-container"
+
+
+def test_clean_removes_registry_storage_nobody_serves(tmp_path):
+    from grader.registry import sweep_registries
+
+    (tmp_path / "labkit-registry-dead").mkdir()
+    (tmp_path / "unrelated").mkdir()
+    assert sweep_registries(tmp_path) == 1
+    assert not (tmp_path / "labkit-registry-dead").exists() and (tmp_path / "unrelated").exists()
