@@ -234,9 +234,11 @@ def _grade_with_progress(exercise, submission: Path, build_timeout: float, clien
     started = time.monotonic()
     last = [""]
 
+    replaying = t("progress.replaying_line", text="")  # each replayed command on its own line, with its time
+
     def plain(text: str) -> None:
         stage = text.split(":")[0]
-        if stage != last[0] or text.startswith("building:"):
+        if stage != last[0] or text.startswith(("building:", replaying)):
             print(f"[{time.monotonic() - started:5.1f}s] {text}", file=sys.stderr, flush=True)
             last[0] = stage
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +185,49 @@ def test_without_any_registry_the_grading_is_not_a_score(exercise08, repo, engin
     monkeypatch.setattr(registry, "registry_program", lambda: None)
     with pytest.raises(EngineUnavailable, match="docker-registry"):
         grade_folder(exercise08, repo / "solutions" / "exercise-08", engine)
+
+
+def _grading(repo: Path, folder: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader", "exercise-08", "--path", str(folder), "--no-record"],
+        cwd=repo, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_for_push(process: subprocess.Popen) -> None:
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "replaying: docker push" in line:
+            time.sleep(1.0)  # well into the push (it takes seconds)
+            return
+    pytest.fail("the push never started: " + "".join(seen)[-2000:])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_push_leaves_no_registry(sig, repo, engine):
+    process = _grading(repo, repo / "solutions" / "exercise-08")
+    try:
+        _wait_for_push(process)
+        assert _registries()[0], "the grading's registry should be running now"
+        process.send_signal(sig)
+        assert process.wait(timeout=60) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    # no_leftovers and no_registry_left check the engine, the process and the storage
+
+
+def test_a_killed_grading_takes_its_registry_with_it_and_clean_takes_the_rest(repo, engine):
+    process = _grading(repo, repo / "solutions" / "exercise-08")
+    try:
+        _wait_for_push(process)
+    finally:
+        process.kill()  # SIGKILL: no handler runs
+        process.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while _registries()[0] - set() and time.monotonic() < deadline:  # the death signal reaches the registry
+        time.sleep(0.1)
+    completed = subprocess.run([sys.executable, "-m", "grader", "clean"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0 and "registry" in completed.stdout, completed.stdout + completed.stderr
