@@ -48,8 +48,11 @@ class Step:
     line: int
     verb: str
     ok: bool
-    error: str = ""
+    error: str = ""  # the engine's (or the docker CLI's, or curl's) own words
     facts: dict[str, Any] = field(default_factory=dict)
+    # When the grader itself did not replay the step: a catalog key and its parameters (checks render it).
+    refusal: str = ""
+    refusal_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,7 +143,7 @@ class Replayer:
         deadline = started + self.build_timeout + EXTRA_SECONDS
         for number, command in enumerate(plan.commands):
             if number >= MAX_STEPS or time.monotonic() > deadline:
-                self.result.steps.append(Step(command.line, command.verb, False, "not replayed: the replay's time or step limit was reached"))
+                self.result.steps.append(Step(command.line, command.verb, False, refusal="replay.limit", refusal_params={"steps": MAX_STEPS}))
                 continue
             self.progress(command.text)
             handler = getattr(self, "_" + command.verb)
@@ -169,10 +172,10 @@ class Replayer:
 
     def _build(self, command: Command) -> Step:
         if len(self.result.of("build")) >= MAX_BUILDS:
-            return Step(command.line, "build", False, f"not replayed: the grader replays at most {MAX_BUILDS} builds")
+            return Step(command.line, "build", False, refusal="replay.too_many_builds", refusal_params={"count": MAX_BUILDS})
         context = (self.folder / command.args[0]).resolve()
         if context != self.folder and self.folder not in context.parents or not (context / "Dockerfile").is_file():
-            return Step(command.line, "build", False, f"unable to prepare context: {command.args[0]}: no Dockerfile there")
+            return Step(command.line, "build", False, refusal="replay.no_dockerfile", refusal_params={"path": command.args[0]})
         built = self.session.build(context, self.dockerfile if context == self.folder else None, self.build_timeout)
         if not built.ok:
             self.result.build_error = built.error
@@ -200,7 +203,7 @@ class Replayer:
 
     def _run(self, command: Command) -> Step:
         if len(self.containers) >= MAX_CONTAINERS:
-            return Step(command.line, "run", False, f"not replayed: the grader starts at most {MAX_CONTAINERS} containers")
+            return Step(command.line, "run", False, refusal="replay.too_many_containers", refusal_params={"count": MAX_CONTAINERS})
         image = normalize_image(command.args[0])
         mine = self.images.get(image) or (self.grader_image(command.args[0]) if "@" in command.args[0] else None)
         inspected = self.session.inspect_image(mine) if mine else None
@@ -330,7 +333,7 @@ class Replayer:
 
     def _push(self, command: Command) -> Step:
         if self.registry is None:
-            return Step(command.line, "push", False, "no registry in this exercise")
+            return Step(command.line, "push", False, refusal="commands.no_registry", refusal_params={"subcommand": "push"})
         mine = self.grader_image(command.args[0])
         if self.session.inspect_image(mine) is None:
             return Step(command.line, "push", False, f"An image does not exist locally with the tag: {command.args[0]}")
@@ -347,7 +350,7 @@ class Replayer:
 
     def _pull(self, command: Command) -> Step:
         if self.registry is None:
-            return Step(command.line, "pull", False, "no registry in this exercise")
+            return Step(command.line, "pull", False, refusal="commands.no_registry", refusal_params={"subcommand": "pull"})
         mine = self.grader_image(command.args[0])
         built = self.result.built_image_id
         # Whether the local copy was really gone: otherwise the pull proves nothing about the registry.

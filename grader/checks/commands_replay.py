@@ -172,6 +172,11 @@ def replay_of(ctx: Context, params: Mapping[str, Any]):
     return ctx.memo[REPLAY_KEY]
 
 
+def step_error(step: Any) -> str:
+    """Why a replayed step failed: the engine's own words, or the grader's reason for not replaying it."""
+    return t(step.refusal, **step.refusal_params) if step.refusal else step.error
+
+
 def replayed_steps(ctx: Context, params: Mapping[str, Any], verb: str, subcommand: str) -> tuple[Any, Plan | None, list, Outcome | None]:
     """(replay, plan, the steps of VERB, None), or a failing outcome: nothing replayed, or no such command in the file."""
     facts, plan, problem = replay_of(ctx, params)
@@ -191,7 +196,7 @@ def replay_image_built(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         return problem
     if not builds[0].ok:
         return Outcome.fail(
-            t("replay_image_built.failed", line=builds[0].line, error=facts.build_error or builds[0].error),
+            t("replay_image_built.failed", line=builds[0].line, error=facts.build_error or step_error(builds[0])),
             location=_where(ctx, params, builds[0].line), detail=builds[0].error,
         )
     tags = builds[0].facts.get("tags") or {}
@@ -212,7 +217,7 @@ def replay_app_answers(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         return Outcome.ok(t("replay_app_answers.ok", line=step.line, port=port))
     first = runs[0]
     if not first.ok:
-        return Outcome.fail(t("replay_app_answers.not_started", line=first.line, error=first.error), location=_where(ctx, params, first.line))
+        return Outcome.fail(t("replay_app_answers.not_started", line=first.line, error=step_error(first)), location=_where(ctx, params, first.line))
     if not first.facts.get("ready"):
         return Outcome.fail(t("replay_app_answers.not_ready", line=first.line, problem=first.facts.get("problem", "")), location=_where(ctx, params, first.line))
     explained, where = _explained(ctx, plan, params, "commands.publish_wrong_side", "commands.run_no_publish", "commands.publish_random")
@@ -241,7 +246,7 @@ def replay_curl(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     step = curls[0]
     explained, where = _explained(ctx, plan, params, "commands.curl_unpublished", "commands.curl_method", "commands.publish_wrong_side")
     if not step.ok:
-        return Outcome.fail(t("replay_curl.failed", line=step.line, error=step.error, why=explained), location=where or _where(ctx, params, step.line))
+        return Outcome.fail(t("replay_curl.failed", line=step.line, error=step_error(step), why=explained), location=where or _where(ctx, params, step.line))
     return Outcome.fail(
         t("replay_curl.no_prediction", line=step.line, status=step.facts.get("status"), path=step.facts.get("path"), why=explained),
         location=_where(ctx, params, step.line),
@@ -260,7 +265,7 @@ def replay_logs(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     step = logs[0]
     explained, where = _explained(ctx, plan, params, "commands.unknown_container", "commands.logs_follow")
     if not step.ok:
-        return Outcome.fail(t("replay_logs.failed", line=step.line, error=step.error, why=explained), location=where or _where(ctx, params, step.line))
+        return Outcome.fail(t("replay_logs.failed", line=step.line, error=step_error(step), why=explained), location=where or _where(ctx, params, step.line))
     return Outcome.fail(t("replay_logs.no_start_line", line=step.line), location=_where(ctx, params, step.line))
 
 
@@ -274,7 +279,7 @@ def replay_container_removed(ctx: Context, params: Mapping[str, Any]) -> Outcome
     if failed is not None:
         explained, where = _explained(ctx, plan, params, "commands.rm_before_stop", "commands.unknown_container", "commands.auto_removed")
         return Outcome.fail(
-            t("replay_container_removed.failed", line=failed.line, subcommand=failed.verb, error=failed.error, why=explained),
+            t("replay_container_removed.failed", line=failed.line, subcommand=failed.verb, error=step_error(failed), why=explained),
             location=where or _where(ctx, params, failed.line),
         )
     if facts.containers_left:
@@ -292,7 +297,7 @@ def replay_image_removed(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if failed is not None:
         explained, where = _explained(ctx, plan, params, "commands.rmi_before_rm", "commands.rmi_unknown_image")
         return Outcome.fail(
-            t("replay_image_removed.failed", line=failed.line, error=failed.error, why=explained), location=where or _where(ctx, params, failed.line)
+            t("replay_image_removed.failed", line=failed.line, error=step_error(failed), why=explained), location=where or _where(ctx, params, failed.line)
         )
     if facts.images_left:
         return Outcome.fail(t("replay_image_removed.left", images=", ".join(facts.images_left)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.checks.commands_replay import _file, replay_of, replayed_steps
+from grader.checks.commands_replay import _file, replay_of, replayed_steps, step_error
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome
@@ -54,7 +54,7 @@ def registry_version_tag(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     failed = next((s for s in facts.of("push") if not s.ok), None)
     if not facts.registry:
         if failed is not None:
-            return Outcome.fail(t("registry.push_failed", line=failed.line, error=failed.error))
+            return Outcome.fail(t("registry.push_failed", line=failed.line, error=step_error(failed)))
         return Outcome.fail(t("commands.no_verb", subcommand="docker push", name=_file(ctx, params)))
     versions = _version_tags(facts)
     if not versions:
@@ -93,7 +93,7 @@ def registry_pulled_by_digest(ctx: Context, params: Mapping[str, Any]) -> Outcom
     if good is None:
         step = pulls[0]
         if not step.ok:
-            return Outcome.fail(t("registry_pulled_by_digest.failed", line=step.line, error=step.error))
+            return Outcome.fail(t("registry_pulled_by_digest.failed", line=step.line, error=step_error(step)))
         return Outcome.fail(t("registry_pulled_by_digest.by_tag", line=step.line))
     if good.facts.get("present_before"):
         return Outcome.fail(t("registry_pulled_by_digest.still_local", line=good.line))
@@ -115,5 +115,5 @@ def registry_runs_by_digest(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if answering:
         return Outcome.fail(t("registry_runs_by_digest.by_tag", line=answering[0].line))
     step = runs[0]
-    reason = step.error if not step.ok else step.facts.get("problem") or t("registry_runs_by_digest.no_answer_reason")
+    reason = step_error(step) if not step.ok else step.facts.get("problem") or t("registry_runs_by_digest.no_answer_reason")
     return Outcome.fail(t("registry_runs_by_digest.no_answer", line=step.line, reason=reason))

@@ -37,7 +37,7 @@ def replayer(tmp_path: Path) -> replay.Replayer:
 def test_steps_beyond_the_limit_are_not_replayed(tmp_path):
     facts = replayer(tmp_path).run(read_plan(b"docker ps\n" * (replay.MAX_STEPS + 5)))
     assert [s.ok for s in facts.steps].count(True) == replay.MAX_STEPS
-    assert all("limit" in s.error for s in facts.steps[replay.MAX_STEPS:])
+    assert all(s.refusal == "replay.limit" for s in facts.steps[replay.MAX_STEPS:])
 
 
 def test_a_run_beyond_the_container_limit_is_refused_before_the_engine(tmp_path):
@@ -45,7 +45,7 @@ def test_a_run_beyond_the_container_limit_is_refused_before_the_engine(tmp_path)
     gone = SimpleNamespace(running=SimpleNamespace(id="removed"))
     runner.containers = {f"c{n}": gone for n in range(replay.MAX_CONTAINERS)}
     facts = runner.run(read_plan(b"docker run -d --name x my-iris-api:v1\n"))
-    assert not facts.steps[0].ok and "at most" in facts.steps[0].error
+    assert not facts.steps[0].ok and facts.steps[0].refusal == "replay.too_many_containers"
 
 
 def test_a_name_the_engine_would_refuse_fails_its_step(tmp_path):
