@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXERCISES = [f"exercise-0{n}" for n in range(1, 7)]
+EXERCISES = [f"exercise-0{n}" for n in range(1, 9)]
 SCORE = re.compile(r"Score: ([\d.]+)/([\d.]+)")
 
 

@@ -273,9 +273,11 @@ def _grade_with_progress(exercise, submission: Path, build_timeout: float, clien
     started = time.monotonic()
     last = [""]
 
+    replaying = t("progress.replaying_line", text="")  # each replayed command on its own line, with its time
+
     def plain(text: str) -> None:
         stage = text.split(":")[0]
-        if stage != last[0] or text.startswith("building:"):
+        if stage != last[0] or text.startswith(("building:", replaying)):
             print(f"[{time.monotonic() - started:5.1f}s] {text}", file=sys.stderr, flush=True)
             last[0] = stage
 
@@ -414,6 +416,11 @@ def cmd_clean(argv: list[str], err: Console) -> int:
     containers += stacks["containers"]
     stacks["networks"] += networks
     pruned = t("cli.clean_stacks", networks=stacks["networks"], volumes=stacks["volumes"]) if stacks["networks"] or stacks["volumes"] else ""
+    from grader.engine.registry import sweep_registries  # exercise-08's registries, after a killed grading
+
+    registries = sweep_registries()
+    if registries:
+        pruned += t("cli.clean_registries", count=registries)
     if args.cache:
         result = client.images.prune(filters={"dangling": True})
         pruned += t("cli.clean_pruned", count=len(result.get("ImagesDeleted") or []))

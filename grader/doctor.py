@@ -76,6 +76,7 @@ def diagnose(connect: Callable[[], Any] | None = None) -> Diagnosis:
         diagnosis.findings.append(_compose(facts))
         diagnosis.findings += [_base_image(name, engine_facts.image_labels(client, name)) for name in base_images()]
         diagnosis.findings.append(_hadolint())
+        diagnosis.findings.append(_registry(engine_facts.image_labels(client, "registry:2") is not None))
         if facts.is_podman:
             diagnosis.findings.append(_podman_format(facts))
         diagnosis.findings.append(_disk(facts))
@@ -151,6 +152,18 @@ def _hadolint() -> Finding:
     except (LintUnavailable, OSError, subprocess.SubprocessError):
         return Finding("hadolint", MISSING, t("doctor.hadolint_missing"), t("doctor.hadolint_fix"))
     return Finding("hadolint", OK, t("doctor.hadolint", path=binary, version=version or "?"))
+
+
+def _registry(image_present: bool) -> Finding:
+    """exercise-08 starts a private registry per grading: Debian's docker-registry, else the registry:2 image."""
+    from grader.engine.registry import registry_program
+
+    program = registry_program()
+    if program:
+        return Finding("registry", OK, t("doctor.registry_program", path=program))
+    if image_present:
+        return Finding("registry", OK, t("doctor.registry_image"))
+    return Finding("registry", WARN, t("doctor.registry_missing"), t("doctor.registry_fix"))
 
 
 def _podman_format(facts: EngineFacts) -> Finding:

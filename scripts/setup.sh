@@ -100,6 +100,30 @@ test_tool chromium chromium "the browser tests of report.html"
 step "ip"
 test_tool ip iproute2 "the engine-elsewhere and egress tests (network namespaces)"
 
+# ---- 1e. a private image registry (exercise-08's grading starts one of its own) ----
+# Debian's docker-registry (distribution 2.8) serves as a plain process on a 127.0.0.1 port the
+# grader picks. Its packaged service would listen on every interface (port 5000): it is kept from
+# starting at install (policy-rc.d) and disabled. A laptop without it grades exercise-08 with the
+# registry:2 image when present (python -m grader doctor says which).
+step "registry"
+if command -v docker-registry >/dev/null 2>&1; then
+    say "docker-registry is there"
+elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's docker-registry with apt (exercise-08)"
+    made_policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    apt-get install -y -qq --no-install-recommends docker-registry >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-registry >/dev/null 2>&1; } \
+        || say "apt-get could not install docker-registry: exercise-08 cannot be graded here"
+    [[ -n $made_policy ]] && rm -f /usr/sbin/policy-rc.d
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+else
+    say "no docker-registry: exercise-08 needs it, or the registry:2 image (install docker-registry, or docker pull registry:2)"
+fi
+
 # ---- 2. base images ----------------------------------------------------------
 is_standin() { [[ $(docker image inspect -f '{{index .Config.Labels "org.labkit.standin"}}' "$1" 2>/dev/null) == true ]]; }
 standin_recipe() { docker image inspect -f '{{index .Config.Labels "org.labkit.standin.recipe"}}' "$1" 2>/dev/null; }

@@ -277,8 +277,14 @@ class Session:
         environment: dict[str, str] | None = None,
         command: list[str] | None = None,
         mounts: dict[str, str] | None = None,
+        name: str | None = None,
+        publish: list[int] | None = None,
     ) -> RunningContainer:
         """Start the image by id with limits on the grading's network (nothing published on any host).
+
+        `name` replaces the grader's numbered name; `publish` asks the engine to publish these
+        container ports on 127.0.0.1 at random host ports, as `docker run -p` would (the internal
+        network makes that a record, not a way in: the probe is the only way in).
 
         `mounts` maps files of this machine to paths in the container: they are copied in before
         the start, since a bind mount would need the engine to run here. `command` replaces CMD
@@ -289,7 +295,7 @@ class Session:
         network = self.network()
         try:
             with self._creating():
-                container = self._run(image_id, network, limits, environment, command, mounts)
+                container = self._run(image_id, network, limits, environment, command, mounts, name, publish)
         except docker.errors.APIError as error:  # the engine refused it: the learner's image is at fault
             if not self.engine_alive():
                 raise EngineUnavailable("engine.lost", during="docker run", error=str(error)) from None
@@ -318,16 +324,19 @@ class Session:
 
     def _run(
         self, image_id: str, network: str, limits: RunLimits, environment: dict[str, str] | None,
-        command: list[str] | None, mounts: dict[str, str] | None,
+        command: list[str] | None, mounts: dict[str, str] | None, name: str | None = None,
+        publish: list[int] | None = None,
     ) -> Any:
         """`docker run -d` with the grader's limits and labels on NETWORK alone; the container is kept for cleanup."""
         container = self.client.containers.create(
             image_id,  # by id: a tag that is not found would make the SDK try to pull
             command=command,
             environment=environment or {},
-            name=f"labkit-{self.exercise_id}-{self.id}-{len(self.containers)}",
+            name=name or f"labkit-{self.exercise_id}-{self.id}-{len(self.containers)}",
             labels=self.labels,
-            network=network,  # the only network: no default bridge, no published port
+            network=network,  # the only network: no default bridge
+            # Asked for only when the learner's `docker run -p` asked (a replay), on 127.0.0.1 alone.
+            **({"ports": {f"{port}/tcp": ("127.0.0.1", None) for port in publish}} if publish else {}),
             mem_limit=limits.memory,
             memswap_limit=limits.memory,
             cpu_shares=limits.cpu_shares,
@@ -462,6 +471,21 @@ class Session:
         from grader.engine import compose  # only exercise-06 runs a stack: kept off the start-up path
 
         return compose.run_stack(self.client, folder, session_id=self.id, exercise_id=self.exercise_id, **options)
+
+    def replay(self, folder: Path, plan: Any, with_registry: bool = False, **settings: Any) -> Any:
+        """Replay a commands file's plan in this grading, with a registry of its own when asked; the facts (a Replay)."""
+        from grader.engine import registry, replay  # only exercises 07 and 08 replay commands: off the start-up path
+
+        if not with_registry:
+            return replay.replay(self, folder, plan, **settings)
+        try:
+            local = registry.start_registry(self)
+        except registry.RegistryUnavailable as error:  # the machine's problem, not the learner's: not gradable, never a 0
+            raise EngineUnavailable("registry.unavailable", error=str(error)) from None
+        with local:  # stopped, its storage removed, once the facts are read
+            facts = replay.replay(self, folder, plan, registry=local, **settings)
+        facts.registry_kind = local.kind
+        return facts
 
     # -- cleanup -----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from tests.integration.conftest import grade_folder, labelled, lost, result
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
-EXERCISES = ("exercise-01", "exercise-02", "exercise-03", "exercise-04", "exercise-05")  # 06 builds with Compose
+EXERCISES = ("exercise-01", "exercise-02", "exercise-03", "exercise-04", "exercise-05", "exercise-07")  # 06 builds with Compose
 
 
 @pytest.fixture(scope="module", autouse=True)

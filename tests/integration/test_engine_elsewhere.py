@@ -14,7 +14,8 @@ import pytest
 
 from netns import ip, namespace
 
-EXERCISES = [f"exercise-0{number}" for number in range(1, 7)]
+# exercise-08 is not here: its registry runs beside the grader, where an engine elsewhere cannot push to it.
+EXERCISES = [f"exercise-0{number}" for number in range(1, 8)]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ ENGINE = PACKAGE / "engine"
 # what a container returns, errors named by key). Never the catalogs, the checks or the apps.
 ENGINE_MAY_IMPORT = {
     "grader", "grader.context", "grader.dockerfile", "grader.errors", "grader.compose_facts", "grader.listeners",
-    "grader.model",
+    "grader.model", "grader.commands",
 }
 # The SDK and the engine's CLIs belong to the engine layer alone.
 ENGINE_LIBRARIES = ("docker",)

@@ -43,5 +43,5 @@ def test_each_exercise_app_is_the_same_in_its_starter_and_its_solution_and_the_l
         solution = REPO / "solutions" / starter.relative_to(REPO / "exercises")
         assert digest(starter) == digest(solution), f"{starter.relative_to(REPO)} and its solution differ"
     lesson_app = digest(REPO / "exercises" / "exercise-01" / "flask_api_v2.py")
-    for shared in ("exercise-02/flask_api_v2.py", "exercise-06/api/flask_api_v2.py"):
+    for shared in ("exercise-02/flask_api_v2.py", "exercise-06/api/flask_api_v2.py", "exercise-07/flask_api_v2.py", "exercise-08/flask_api_v2.py"):
         assert digest(REPO / "exercises" / shared) == lesson_app, f"exercises/{shared} drifted from exercise-01's app"
