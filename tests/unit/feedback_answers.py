@@ -1,8 +1,9 @@
 """What an "answer line" is, for the tests that keep feedback from solving the exercise.
 
 An answer line of an exercise is any of:
-- a logical line (continuations joined, spaces normalised) of the reference solution's Dockerfile
-  or compose.yaml that the untouched starter does not already hold; compose lines count only
+- a logical line (continuations joined, spaces normalised) of the reference solution's Dockerfile,
+  compose.yaml or command script (commands.sh, publish.sh) that the untouched starter does not
+  already hold; compose lines count only
   when they carry a value (`key: value` or a list item), comments after `#` cut off;
 - the argument part of such a line (after the instruction or the `key:`), when 16 characters or more;
 - the longest code span (`...`) of a check's last hint level: the line that level exists to give
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from unit_helpers import REPO_ROOT
 
-SOLUTION_FILES = ("Dockerfile", "compose.yaml")
+SOLUTION_FILES = ("Dockerfile", "compose.yaml", "commands.sh", "publish.sh")
 MIN_ARGUMENT = 16
 CODE_SPAN = re.compile(r"`([^`]+)`")
 
@@ -36,7 +37,7 @@ def logical_lines(path: Path) -> list[str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if path.name != "Dockerfile":
+        if path.name == "compose.yaml":
             line = re.sub(r"\s+#.*$", "", line)
         if line.endswith("\\"):
             pending += line[:-1].strip() + " "
@@ -62,7 +63,7 @@ def solution_answers(exercise_id: str) -> frozenset[str]:
             continue
         starter_path = REPO_ROOT / "exercises" / exercise_id / name
         starter = set(logical_lines(starter_path)) if starter_path.is_file() else set()
-        compose = name != "Dockerfile"
+        compose = name == "compose.yaml"
         for line in logical_lines(solution):
             if line in starter:
                 continue
@@ -88,7 +89,7 @@ def starter_lines(exercise_id: str) -> frozenset[str]:
 
 @lru_cache(maxsize=None)
 def solution_lines(exercise_id: str) -> frozenset[str]:
-    """Every line of the solution's Dockerfile, compose.yaml and .dockerignore, normalised, starter's or not."""
+    """Every line of the solution's Dockerfile, compose.yaml, command scripts and .dockerignore, normalised, starter's or not."""
     lines: set[str] = set()
     for name in (*SOLUTION_FILES, ".dockerignore"):
         path = REPO_ROOT / "solutions" / exercise_id / name
