@@ -7,7 +7,9 @@
 #      absent or different, every other setting kept (root only).
 #   3. `podman system service` on $LABKIT_PODMAN_SOCKET, started detached so it outlives this
 #      script, waited for with a bounded poll.
-#   4. The base images, copied from Docker (`docker save | podman load`) and copied again when
+#   4. /etc/containers/registries.conf.d/50-labkit-local-registry.conf: plain HTTP to registries on
+#      127.0.0.1, where exercise-08's grading starts its own (Docker allows that by default, Podman not).
+#   5. The base images, copied from Docker (`docker save | podman load`) and copied again when
 #      Docker's image id differs from Podman's (a rebuilt stand-in).
 #
 # Usable on its own: scripts/podman.sh. Grade on it with
@@ -20,6 +22,7 @@ SOCKET=${LABKIT_PODMAN_SOCKET:-/run/labkit-podman/podman.sock}
 SOCKET_DIR=$(dirname "$SOCKET")
 LOG=${LABKIT_PODMAN_LOG:-/var/log/podman-labkit.log}
 CONF=/etc/containers/containers.conf
+REGISTRY_CONF=/etc/containers/registries.conf.d/50-labkit-local-registry.conf
 BASE_IMAGES=${BASE_IMAGES:-python:3.11-slim}
 WAIT_SECONDS=${PODMAN_WAIT_SECONDS:-30}
 
@@ -75,6 +78,21 @@ configure() {
     toml_set "$CONF" network network_backend '"netavark"'
     [[ $(sha256sum "$CONF") == "$before" ]] || { say "updated $CONF"; return 0; }
     return 1
+}
+
+# exercise-08's grading pushes to a registry of its own on 127.0.0.1, over plain HTTP: Docker takes
+# 127.0.0.0/8 as insecure by default, Podman refuses it ("http: server gave HTTP response to HTTPS
+# client") unless registries.conf says so. Loopback only: no other registry loses its TLS.
+configure_local_registry() {
+    local wanted
+    wanted=$(printf '%s\n' \
+        "# written by the lab kit's scripts/podman.sh: the grader's own registry (exercise-08), loopback only" \
+        '[[registry]]' 'location = "127.0.0.1"' 'insecure = true')
+    [[ -f $REGISTRY_CONF && $(cat "$REGISTRY_CONF") == "$wanted" ]] && return 1
+    mkdir -p "$(dirname "$REGISTRY_CONF")"
+    printf '%s\n' "$wanted" >"$REGISTRY_CONF"
+    say "wrote $REGISTRY_CONF (plain HTTP to the grader's registries on 127.0.0.1)"
+    return 0
 }
 
 # Start `podman system service` detached (own session, streams redirected) unless it answers.
@@ -158,8 +176,9 @@ main() {
     else
         local changed=0
         configure && changed=1
+        configure_local_registry && changed=1
         if podman_answers && (( changed )); then
-            say "containers.conf changed: restarting the service"
+            say "configuration changed: restarting the service"
             stop_service
         fi
         podman_answers || start_service || skip "podman system service did not answer within ${WAIT_SECONDS} s (see $LOG)"
