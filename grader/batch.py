@@ -412,12 +412,14 @@ def run(
                 queue.done(task, requeue=requeue)
 
     threads = []
-    for engine in engines:
-        for n in range(engine.jobs if not engine.dead else 0):
-            thread = threading.Thread(target=work, args=(engine,), name=f"grade-{engine.name}-{n}", daemon=True)
-            thread.start()
-            threads.append(thread)
     try:
+        # Started inside the try: a Ctrl-C while the first worker already grades (and the rest are
+        # still starting) stops the batch like any other, instead of escaping as a traceback.
+        for engine in engines:
+            for n in range(engine.jobs if not engine.dead else 0):
+                thread = threading.Thread(target=work, args=(engine,), name=f"grade-{engine.name}-{n}", daemon=True)
+                thread.start()
+                threads.append(thread)
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=0.2)

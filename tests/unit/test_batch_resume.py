@@ -236,3 +236,19 @@ def test_what_a_killed_batch_left_is_swept_by_the_next_run(setup, exercise, monk
     assert swept[:2] == [("e1", "bdead00-"), ("e1", "bdead01-")]  # before grading
     assert ("e1", "bdead00-") in swept[2:] and any(p.startswith("b") and not p.startswith("bdead") for _, p in swept)  # and after
     assert [b for b, _, _ in book.unfinished_batches()] == ["older"]  # swept again once gone.sock answers
+
+
+def test_a_ctrl_c_while_the_workers_start_is_an_interrupted_batch(setup, exercise, monkeypatch):
+    options, book = setup
+    started = []
+
+    class CtrlCOnSecondStart(threading.Thread):
+        def start(self):
+            if started:
+                raise KeyboardInterrupt  # Ctrl-C lands while the second worker is being started
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(batch_module.threading, "Thread", CtrlCOnSecondStart)
+    result = run(options, [engine("e1", 2)], book, grade_one=FakeGrader(exercise))
+    assert result.interrupted and len(started) == 1
