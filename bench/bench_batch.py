@@ -35,7 +35,10 @@ from tests.integration.cohort import CLASS_OF_20, make_cohort  # noqa: E402
 
 def run_batch(submissions: Path, out: Path, labs: Path, engines: list[str], jobs: int) -> tuple[float, str]:
     """(wall seconds, summary line) of one batch."""
-    command = [sys.executable, "-m", "grader", "batch", "exercise-01", str(submissions), "--out", str(out), "--labs", str(labs), "-j", str(jobs), "--timeout", "45"]
+    command = [
+        sys.executable, "-m", "grader", "batch", "exercise-01", str(submissions), "--out", str(out), "--labs", str(labs),
+        "-j", str(jobs), "--timeout", "45",
+    ]
     for url in engines:
         command += ["--engine", url]
     env = {**os.environ, "LABKIT_GRADER_VERSION": "bench", "LABKIT_SESSION_PREFIX": "bench-"}

@@ -78,7 +78,10 @@ class PlainListener(Listener):
             if not retrying:
                 self.done += 1
                 self.counts[grading.state] += 1
-            self.console.print(f"[{time.monotonic() - self.started:6.1f}s] {self.done}/{self.total} {line_of(grading, retrying)} · {self.counts_text()} · {self.eta()}", markup=False)
+            self.console.print(
+                f"[{time.monotonic() - self.started:6.1f}s] {self.done}/{self.total} {line_of(grading, retrying)} · {self.counts_text()} · {self.eta()}",
+                markup=False,
+            )
 
     def engine_lost(self, engine: Engine) -> None:
         self.console.print(t("batch.engine_lost", name=engine.name, url=engine.url), markup=False)
@@ -213,7 +216,11 @@ def print_summary(out: Console, exercise, result: BatchResult, pairs, options: B
     """What the batch did, the regrade diff, alike pairs and where the outputs are."""
     counts = result.counts()
     states = ", ".join(f"{counts[s]} {state_label(s)}" for s in STATE_LABELS)
-    out.print(t("batch.summary", exercise=exercise.id, submissions=len(result.submissions), states=states, unchanged=counts["unchanged"], seconds=result.wall), markup=False)
+    out.print(
+        t("batch.summary", exercise=exercise.id, submissions=len(result.submissions), states=states, unchanged=counts["unchanged"],
+          seconds=result.wall),
+        markup=False,
+    )
     out.print(t("batch.engines", engines=describe(engines)), markup=False)
     if result.changes or options.regrade:
         out.print(t("batch.regrade_diff", count=len(result.changes)) + (":" if result.changes else ""), markup=False)

@@ -483,7 +483,8 @@ def explain(commands: list[Command], port: int) -> list[Problem]:
                 p("commands.run_no_publish", port=port)
             for publish in publishes:
                 if publish.container != port:
-                    p("commands.publish_wrong_side", value=f"{publish.host}:{publish.container}" if publish.host else str(publish.container), port=port, container=publish.container)
+                    p("commands.publish_wrong_side", value=f"{publish.host}:{publish.container}" if publish.host else str(publish.container),
+                      port=port, container=publish.container)
                 elif publish.host is None:
                     p("commands.publish_random", port=port)
             name = command.value("name")

@@ -93,7 +93,8 @@ def _engine_fix() -> str:
 
 
 def _engine(facts: EngineFacts) -> list[Finding]:
-    where = t("doctor.where_host", host=os.environ["DOCKER_HOST"]) if os.environ.get("DOCKER_HOST") else t("doctor.where_context", context=facts.context or "default")
+    where = (t("doctor.where_host", host=os.environ["DOCKER_HOST"]) if os.environ.get("DOCKER_HOST")
+             else t("doctor.where_context", context=facts.context or "default"))
     found = [
         Finding("engine", OK, t("doctor.engine", product=facts.product, version=facts.version, api=facts.api_version,
                                 os_arch=facts.os_arch, endpoint=facts.endpoint, where=where)),

@@ -67,7 +67,10 @@ def explain_build_error(
     unknown = re.search(r"unknown instruction: (\S+)", error_text, re.I)
     if unknown:
         return t("build_error.unknown_instruction", word=unknown.group(1))
-    if any(marker in lowered for marker in ("pull access denied", "repository does not exist", "manifest unknown", "no such host", "not found: manifest", "failed to resolve")) or (
+    if any(
+        marker in lowered
+        for marker in ("pull access denied", "repository does not exist", "manifest unknown", "no such host", "not found: manifest", "failed to resolve")
+    ) or (
         instruction is not None and instruction.keyword == "FROM"
     ):
         named = re.search(r"(?:pull access denied for|repository|image) ([\w./:@-]+)", error_text)
@@ -81,7 +84,9 @@ def explain_build_error(
     missing_source = re.search(r'(?:failed to compute cache key: )?(?:failed to calculate checksum of ref \S+ )?"/?([^"]+)" not found', error_text)
     if missing_source:  # BuildKit's words for a COPY source that is not in the context
         return t("build_error.copy_missing", where=where or t("build_error.a_copy"), name=missing_source.group(1))
-    copy_missing = re.search(r"(?:COPY|ADD) failed: (?:file not found|forbidden path|stat [^:]*).*?(?:stat )?([^\s:]+): (?:file does not exist|no such file)", error_text, re.I)
+    copy_missing = re.search(
+        r"(?:COPY|ADD) failed: (?:file not found|forbidden path|stat [^:]*).*?(?:stat )?([^\s:]+): (?:file does not exist|no such file)", error_text, re.I,
+    )
     if "copy failed" in lowered or "add failed" in lowered:
         name = copy_missing.group(1) if copy_missing else t("build_error.a_source")
         return t("build_error.copy_missing", where=where or t("build_error.a_copy"), name=name)

@@ -193,7 +193,9 @@ def _build_and_inspect(ctx: Context, session: Session, timeout: float, progress:
     if ctx.dockerfile is None or not _wants(ctx.exercise, "build"):
         return  # no check needs the grader's own build (the learner's replayed commands build it)
     progress(t("progress.building"))
-    ctx.build = session.build(ctx.build_dir or ctx.submission, ctx.dockerfile, timeout, on_progress=lambda text: progress(t("progress.building_step", text=text)))
+    ctx.build = session.build(
+        ctx.build_dir or ctx.submission, ctx.dockerfile, timeout, on_progress=lambda text: progress(t("progress.building_step", text=text)),
+    )
     ctx.facts["build_seconds"] = round(ctx.build.duration, 2)
     if not ctx.build.ok:
         return

@@ -83,7 +83,10 @@ def check(shards: list[Shard]) -> str:
         n = int(sharded[0].partition("/")[2])
         missing = sorted(set(range(1, n + 1)) - {int(piece.partition("/")[0]) for piece in sharded})
         if missing:
-            raise MergeError(f"shard(s) {', '.join(f'{k}/{n}' for k in missing)} missing: merge every shard of the class (a failed shard's job can be rerun alone)")
+            raise MergeError(
+                f"shard(s) {', '.join(f'{k}/{n}' for k in missing)} missing: merge every shard of the class"
+                " (a failed shard's job can be rerun alone)"
+            )
     owner: dict[str, Path] = {}
     for shard in shards:
         for learner in shard.standing():

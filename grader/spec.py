@@ -162,7 +162,10 @@ def _parse_exercise(
             errors.append(f"{where}.plant.{relative}: must be a path inside the submission folder")
     network = raw.get("network", "internal")
     if network not in NETWORKS:
-        errors.append(f"{where}.network: `{network}` is not one of {', '.join(NETWORKS)}; write `network: open` only if the app must reach the outside while it runs")
+        errors.append(
+            f"{where}.network: `{network}` is not one of {', '.join(NETWORKS)};"
+            " write `network: open` only if the app must reach the outside while it runs"
+        )
         network = "internal"
     return ExerciseSpec(
         id=exercise_id, title=title, folder=folder, port=port, checks=tuple(checks), plant=plant, titles=titles,

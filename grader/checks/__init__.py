@@ -52,6 +52,9 @@ def register(
 
 def registry() -> dict[str, CheckKind]:
     """Every check kind, importing each family module once."""
-    from grader.checks import build, cache_context, commands_replay, compose_stack, configuration, dockerfile_rules, efficiency, image, lint, multistage, registry_publish, runtime, serving  # noqa: F401  (registration)
+    from grader.checks import (  # noqa: F401  (registration)
+        build, cache_context, commands_replay, compose_stack, configuration, dockerfile_rules, efficiency, image, lint, multistage,
+        registry_publish, runtime, serving,
+    )
 
     return REGISTRY

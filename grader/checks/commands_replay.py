@@ -207,7 +207,10 @@ def replay_app_answers(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if not first.ok:
         return Outcome.fail(t("replay_app_answers.not_started", line=first.line, error=step_error(first)), location=_where(ctx, params, first.line))
     if not first.facts.get("ready"):
-        return Outcome.fail(t("replay_app_answers.not_ready", line=first.line, problem=first.facts.get("problem", "")), location=_where(ctx, params, first.line))
+        return Outcome.fail(
+            t("replay_app_answers.not_ready", line=first.line, problem=first.facts.get("problem", "")),
+            location=_where(ctx, params, first.line),
+        )
     explained, where = _explained(ctx, plan, params, "commands.publish_wrong_side", "commands.run_no_publish", "commands.publish_random")
     return Outcome.fail(
         t("replay_app_answers.no_answer", line=first.line, published=", ".join(map(str, first.facts.get("published", []))) or "-",

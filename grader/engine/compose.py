@@ -495,7 +495,10 @@ def _read_output(client: docker.DockerClient, run: StackRun, labels: dict[str, s
     if container is None:
         return
     target = PurePosixPath(run.output_path)
-    mounts = [m for m in container.attrs.get("Mounts") or [] if target == PurePosixPath(m.get("Destination", "/")) or PurePosixPath(m.get("Destination", "/")) in target.parents]
+    mounts = [
+        m for m in container.attrs.get("Mounts") or []
+        if target == PurePosixPath(m.get("Destination", "/")) or PurePosixPath(m.get("Destination", "/")) in target.parents
+    ]
     mount = max(mounts, key=lambda m: len(m.get("Destination", "")), default=None)
     if mount is None or mount.get("Type") != "volume":
         run.output_mount = "none" if mount is None else str(mount.get("Type", "bind"))

@@ -39,7 +39,10 @@ def location_parts(location: str | None) -> tuple[str, int | None]:
     return (name, int(line)) if name and line.isdigit() else (location, None)
 
 
-def write_all(out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], pairs: Iterable = (), roster: list | None = None, assignment: str | None = None) -> list[Path]:
+def write_all(
+    out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], pairs: Iterable = (), roster: list | None = None,
+    assignment: str | None = None,
+) -> list[Path]:
     """Write every format into OUT from each learner's current grading (with a ROSTER, the LMS CSVs too); returns the files written."""
     from grader.outputs import csv_gradebook, github_classroom, html_report, junit, prairielearn, similarity_csv
     from grader.report import gradescope, write_json

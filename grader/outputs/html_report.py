@@ -64,7 +64,10 @@ def histogram_svg(percents: list[float], width: int = 560, height: int = 220) ->
     left, bottom, right, upper = 36, 34, 8, 14
     plot_w, plot_h = width - left - right, height - bottom - upper
     bar_w = plot_w / BINS
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{_e(t("html.histogram_label"))}">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img"'
+        f' aria-label="{_e(t("html.histogram_label"))}">'
+    ]
     parts.append(f'<line x1="{left}" y1="{upper + plot_h}" x2="{width - right}" y2="{upper + plot_h}" stroke="#8a93a3"/>')
     for tick in range(0, top + 1, max(1, top // 4)):
         y = upper + plot_h - plot_h * tick / top
@@ -73,10 +76,16 @@ def histogram_svg(percents: list[float], width: int = 560, height: int = 220) ->
     for i, count in enumerate(counts):
         h = plot_h * count / top
         x = left + i * bar_w
-        parts.append(f'<rect x="{x + 3:.1f}" y="{upper + plot_h - h:.1f}" width="{bar_w - 6:.1f}" height="{h:.1f}" fill="#3b7dd8"><title>{i * 10}–{i * 10 + 10}%: {count}</title></rect>')
+        parts.append(
+            f'<rect x="{x + 3:.1f}" y="{upper + plot_h - h:.1f}" width="{bar_w - 6:.1f}" height="{h:.1f}" fill="#3b7dd8">'
+            f'<title>{i * 10}–{i * 10 + 10}%: {count}</title></rect>'
+        )
         if count:
             parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{upper + plot_h - h - 3:.1f}" font-size="11" text-anchor="middle" fill="#1d2430">{count}</text>')
-        parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{upper + plot_h + 15}" font-size="11" text-anchor="middle" fill="#5d6675">{i * 10}–{i * 10 + 10 if i < BINS - 1 else 100}</text>')
+        parts.append(
+            f'<text x="{x + bar_w / 2:.1f}" y="{upper + plot_h + 15}" font-size="11" text-anchor="middle" fill="#5d6675">'
+            f'{i * 10}–{i * 10 + 10 if i < BINS - 1 else 100}</text>'
+        )
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 3}" font-size="11" text-anchor="middle" fill="#5d6675">{_e(t("html.histogram_axis"))}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -92,7 +101,10 @@ def _summary(exercise: ExerciseSpec, standing: dict[str, Grading]) -> str:
         cards.append((state_label(state), sum(1 for g in gradings if g.state == state)))
     cards.append((t("html.card_full_marks"), sum(1 for g in final if g.report.full_marks)))
     if scores:
-        cards += [(t("html.card_mean"), f"{points(round(statistics.mean(scores), 1))}/{points(maximum)}"), (t("html.card_median"), f"{points(statistics.median(scores))}/{points(maximum)}")]
+        cards += [
+            (t("html.card_mean"), f"{points(round(statistics.mean(scores), 1))}/{points(maximum)}"),
+            (t("html.card_median"), f"{points(statistics.median(scores))}/{points(maximum)}"),
+        ]
     html = ['<div class="cards">']
     html += [f'<div class="card"><b>{_e(value)}</b><span class="muted">{_e(label)}</span></div>' for label, value in cards]
     html.append("</div>")
@@ -138,7 +150,8 @@ def _similarity(pairs: list[Pair]) -> str:
     more = f'<p class="muted">{_e(t("html.more_pairs", count=len(pairs) - 50))}</p>' if len(pairs) > 50 else ""
     return (
         f'<section><table><thead><tr><th class="num">#</th><th>{_e(t("html.col_learner"))}</th><th>{_e(t("html.col_learner"))}</th>'
-        f'<th class="num">{_e(t("html.col_score"))}</th><th>{_e(t("html.col_lines"))}</th><th>{_e(t("html.col_rare"))}</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>" + more + "</section>"
+        f'<th class="num">{_e(t("html.col_score"))}</th><th>{_e(t("html.col_lines"))}</th><th>{_e(t("html.col_rare"))}</th></tr></thead><tbody>'
+        + "".join(rows) + "</tbody></table>" + more + "</section>"
     )
 
 
@@ -149,17 +162,24 @@ def _learner(learner: str, grading: Grading) -> str:
         tag = "pass" if grading.report.full_marks else "fail"
     else:
         headline, tag = t("html.not_graded"), "ng"
-    parts = [f'<details id="{_anchor(learner)}"><summary>{_e(learner)} — <span class="tag {tag}">{_e(headline)}</span> <span class="muted">{_e(state)}, {grading.duration:.1f} s</span></summary><div>']
+    parts = [
+        f'<details id="{_anchor(learner)}"><summary>{_e(learner)} — <span class="tag {tag}">{_e(headline)}</span>'
+        f' <span class="muted">{_e(state)}, {grading.duration:.1f} s</span></summary><div>'
+    ]
     if grading.message:
         parts.append(f'<p class="feedback"><b>{_e(t("html.note"))}</b> {_e(grading.message)}</p>')
     if grading.report is not None and grading.final:
         rows = []
         for result in grading.report.results:
             label, css = status_label(result.status), STATUS_CLASS[result.status]
-            detail = f'<details><summary class="muted">{_e(t("html.details"))}</summary><pre>{_e(result.detail)}</pre></details>' if result.detail and result.status is not Status.PASSED else ""
+            detail = (
+                f'<details><summary class="muted">{_e(t("html.details"))}</summary><pre>{_e(result.detail)}</pre></details>'
+                if result.detail and result.status is not Status.PASSED else ""
+            )
             rows.append(
                 f'<tr><td><span class="tag {css}">{label}</span></td><td>{_e(title(result))}</td>'
-                f'<td class="num">{points(result.score)}/{points(result.max_score)}</td><td><div class="feedback">{_e(result_text(result))}</div>{detail}</td></tr>'
+                f'<td class="num">{points(result.score)}/{points(result.max_score)}</td>'
+                f'<td><div class="feedback">{_e(result_text(result))}</div>{detail}</td></tr>'
             )
         parts.append(
             f'<table><thead><tr><th></th><th>{_e(t("html.col_check"))}</th><th class="num">{_e(t("html.col_points"))}</th>'

@@ -125,7 +125,9 @@ def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     return path
 
 
-def write_all(out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], roster: list[RosterEntry], assignment: str | None = None) -> tuple[list[Path], list[str]]:
+def write_all(
+    out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], roster: list[RosterEntry], assignment: str | None = None,
+) -> tuple[list[Path], list[str]]:
     """canvas.csv, moodle.csv and unmatched.csv in OUT; returns (files written, folders in no roster row)."""
     matched = match(roster, standing)
     title = assignment_title(exercise, assignment)

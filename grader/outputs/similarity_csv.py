@@ -16,7 +16,13 @@ def write(path: Path, pairs: Iterable[Pair]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([t(f"csv.{name}") for name in ("rank", "learner_a", "learner_b", "score", "identical", "shared_lines", "lines_a", "lines_b", "rare_shared_lines")])
+        writer.writerow([
+            t(f"csv.{name}")
+            for name in ("rank", "learner_a", "learner_b", "score", "identical", "shared_lines", "lines_a", "lines_b", "rare_shared_lines")
+        ])
         for rank, p in enumerate(pairs, start=1):
-            writer.writerow([rank, _cell(p.a), _cell(p.b), p.score, t("csv.yes") if p.identical else t("csv.no"), p.shared, p.lines_a, p.lines_b, _cell(" | ".join(p.rare))])
+            writer.writerow([
+                rank, _cell(p.a), _cell(p.b), p.score, t("csv.yes") if p.identical else t("csv.no"), p.shared, p.lines_a, p.lines_b,
+                _cell(" | ".join(p.rare)),
+            ])
     return path

@@ -98,7 +98,10 @@ def class_run(tmp_path_factory, fast_labs, engine, repo):
     learners = make_cohort(root / "submissions", CLASS_OF_20)
     prefix = new_prefix()
     started = time.monotonic()
-    completed = batch("exercise-01", root / "submissions", "--out", root / "out", "--labs", fast_labs, "-j", "2", "--timeout", TIME_LIMIT, prefix=prefix, cwd=repo)
+    completed = batch(
+        "exercise-01", root / "submissions", "--out", root / "out", "--labs", fast_labs, "-j", "2", "--timeout", TIME_LIMIT,
+        prefix=prefix, cwd=repo,
+    )
     wall = time.monotonic() - started
     assert completed.returncode == 0, completed.stdout + completed.stderr
     yield SimpleNamespace(submissions=root / "submissions", out=root / "out", learners=learners, completed=completed, wall=wall, prefix=prefix)
@@ -206,7 +209,10 @@ def test_killed_batch_resumes_and_grades_everyone_exactly_once(tmp_path, repo, f
     learners = make_cohort(tmp_path / "submissions", ["solution"] * 4 + ["no-expose", "shell-form-cmd", "todo-left", "build-error"])
     out, prefix = tmp_path / "out", new_prefix()
     args = ["exercise-01", tmp_path / "submissions", "--out", out, "--labs", fast_labs, "-j", "2"]
-    process = subprocess.Popen([sys.executable, "-m", "grader", "batch", *map(str, args)], cwd=repo, env=batch_env(prefix), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "batch", *map(str, args)], cwd=repo, env=batch_env(prefix),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while len(final_rows(out)) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
@@ -312,7 +318,10 @@ def test_an_engine_that_dies_has_its_work_moved(tmp_path, repo, fast_labs, engin
     learners = make_cohort(tmp_path / "submissions", ["solution"] * 6 + ["no-expose", "todo-left"])
     out, prefix = tmp_path / "out", new_prefix()
     args = ["exercise-01", tmp_path / "submissions", "--out", out, "--labs", fast_labs, "-j", "1", "--engine", default_url(), "--engine", engine2.url]
-    process = subprocess.Popen([sys.executable, "-m", "grader", "batch", *map(str, args)], cwd=repo, env=batch_env(prefix), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "batch", *map(str, args)], cwd=repo, env=batch_env(prefix),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
     # Kill the second engine while it is building (its first grading is under way).
     client2 = engine2.client()
     deadline = time.monotonic() + 120

@@ -25,18 +25,18 @@ OFFICIAL_PATH = "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages"
 
 # What a learner's program sees of the interpreter, as JSON.
-LAYOUT_PROBE = f"""
+LAYOUT_PROBE = """
 import json, os, platform, shutil, site, subprocess, sys
 pip_show = subprocess.run([sys.executable, "-m", "pip", "show", "pip"], capture_output=True, text=True).stdout
-print(json.dumps({{
+print(json.dumps({
     "prefix": sys.prefix, "base_prefix": sys.base_prefix, "exec_prefix": sys.exec_prefix,
     "site_packages": site.getsitepackages(),
     "version": platform.python_version(),
-    "which": {{name: shutil.which(name) for name in ("python", "python3", "pip", "pip3")}},
+    "which": {name: shutil.which(name) for name in ("python", "python3", "pip", "pip3")},
     "usr_local_bin": sorted(os.listdir("/usr/local/bin")),
     "debian_python": [p for p in ("/usr/bin/python", "/usr/bin/python3", "/usr/bin/python3.11") if os.path.lexists(p)],
     "pip_location": [line.split(": ", 1)[1] for line in pip_show.splitlines() if line.startswith("Location: ")],
-}}))
+}))
 """
 
 # A package with a console script installed by `pip install --prefix=/install` (offline: a
@@ -55,7 +55,7 @@ cp -a /install/. /usr/local/
 cd /
 labkit-demo
 python -c 'import labkit_demo; print(labkit_demo.__file__)'
-"""
+"""  # noqa: E501  (the printf line writes a whole pyproject.toml: one shell line, kept verbatim)
 
 # A learner's exercise-04: the builder installs into /install and trains with it; the
 # runtime copies /install into /usr/local, as the official image's layout allows.

@@ -56,7 +56,9 @@ def test_provenance_is_stored(tmp_path, exercise):
     book = Gradebook.in_folder(tmp_path)
     book.record(grading_of(exercise, "alice", base_image_id="sha256:base", engine_version="20.10.24"))
     row = book.all()[0]
-    assert (row.grader_version, row.engine, row.engine_version, row.base_image_id, row.content_hash) == ("v1", "unix:///e1.sock", "20.10.24", "sha256:base", "h-alice")
+    assert (row.grader_version, row.engine, row.engine_version, row.base_image_id, row.content_hash) == (
+        "v1", "unix:///e1.sock", "20.10.24", "sha256:base", "h-alice",
+    )
     assert row.finished_at.endswith("Z") and row.duration == 3.5
 
 

@@ -35,7 +35,10 @@ def standing(exercise):
 def test_write_all_writes_every_format(tmp_path, exercise, standing):
     written = write_all(tmp_path, exercise, standing, [Pair("alice", "bob", 1.0, 6, 6, 6, ("LABEL x=1",), True)])
     names = {p.relative_to(tmp_path).as_posix() for p in written}
-    assert {"gradebook.csv", "junit.xml", "report.html", "similarity.csv", "gradescope/alice/results.json", "prairielearn/dave/results.json", "github-classroom/carol/results.json"} <= names
+    assert {
+        "gradebook.csv", "junit.xml", "report.html", "similarity.csv", "gradescope/alice/results.json", "prairielearn/dave/results.json",
+        "github-classroom/carol/results.json",
+    } <= names
     assert not (tmp_path / "gradescope" / "dave").exists()  # Gradescope has no "not gradable": no file rather than a 0
 
 

@@ -36,7 +36,8 @@ def test_out_of_disk_inside_a_report_is_the_machine_s_fault(exercise):
 
 
 def test_stop_kills_a_child_that_ignores_sigterm():
-    child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],
                              stdout=subprocess.PIPE, start_new_session=True, text=True)
     child.stdout.readline()
     started = time.monotonic()

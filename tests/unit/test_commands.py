@@ -142,7 +142,9 @@ def test_mistakes_are_explained_on_their_line(text, key):
     plan = read_plan(text.encode())
     found = [p for p in plan.problems if p.key == key]
     assert found and not found[0].refused
-    assert found[0].line == len(text.splitlines()) or key in ("commands.publish_wrong_side", "commands.run_foreground", "commands.run_unknown_image", "commands.run_no_publish")
+    assert found[0].line == len(text.splitlines()) or key in (
+        "commands.publish_wrong_side", "commands.run_foreground", "commands.run_unknown_image", "commands.run_no_publish",
+    )
     assert found[0].message()  # every explanation renders
 
 

@@ -333,7 +333,9 @@ LABELS = {SESSION_LABEL: "abc123", EXERCISE_LABEL: "exercise-06"}
 def test_graded_document_adds_labels_and_limits_and_drops_ports_and_names(tmp_path):
     import yaml
 
-    document = yaml.safe_load(GOOD.replace("    build: ./api\n", "    build: ./api\n    container_name: iris\n    ports: ['5001:5001']\n    cap_add: [NET_ADMIN]\n"))
+    document = yaml.safe_load(
+        GOOD.replace("    build: ./api\n", "    build: ./api\n    container_name: iris\n    ports: ['5001:5001']\n    cap_add: [NET_ADMIN]\n")
+    )
     graded = graded_document(document, tmp_path, LABELS)
     api = graded["services"]["api"]
     assert "ports" not in api and "container_name" not in api and "cap_add" not in api
@@ -611,7 +613,9 @@ def test_the_time_limit_while_the_api_is_starting_is_named(run_checks):
     ],
 )
 def test_a_failing_client_is_explained(run_checks, logs, phrase):
-    run = a_run(output=None, services={"api": ServiceState("api", "x", "exited", 0, health="healthy"), "client": ServiceState("client", "y", "exited", 1, logs=logs)})
+    run = a_run(output=None, services={
+        "api": ServiceState("api", "x", "exited", 0, health="healthy"), "client": ServiceState("client", "y", "exited", 1, logs=logs),
+    })
     stack = run_checks(run)["stack-runs"]
     assert stack.status is Status.FAILED and "exited with code 1" in stack.message and phrase in stack.message
     assert logs in stack.message  # its last lines
@@ -744,7 +748,10 @@ def test_v1_is_found_behind_a_v2_docker_compose_earlier_on_path(fake_versions, m
         (folder / "docker-compose").write_text("#!/bin/sh\n")
         (folder / "docker-compose").chmod(0o755)
     monkeypatch.setenv("PATH", f"{venv}{os.pathsep}{system}")
-    fake_versions({("docker-compose",): (0, "Docker Compose version v5.6.1\n"), (str(system / "docker-compose"),): (0, "docker-compose version 1.29.2, build unknown\n")})
+    fake_versions({
+        ("docker-compose",): (0, "Docker Compose version v5.6.1\n"),
+        (str(system / "docker-compose"),): (0, "docker-compose version 1.29.2, build unknown\n"),
+    })
     monkeypatch.setenv("LABKIT_COMPOSE", "v1")
     binary = compose.find_compose()
     assert binary.command == (str(system / "docker-compose"),) and binary.is_v1

@@ -63,7 +63,9 @@ def test_no_banned_variant_in_korean_running_text(variant, use):
 
 def test_every_banned_variant_is_listed_in_the_glossary():
     glossary = GLOSSARY.read_text(encoding="utf-8")
-    for variant in ("과제", "연습 문제", "의존성", "작업 디렉터리", "신호", "라벨", "게시", "공개", "바인딩", "맨 위 단계", "빌더 단계", "서비스하다", "기본 이미지"):
+    for variant in (
+        "과제", "연습 문제", "의존성", "작업 디렉터리", "신호", "라벨", "게시", "공개", "바인딩", "맨 위 단계", "빌더 단계", "서비스하다", "기본 이미지",
+    ):
         assert variant in glossary, variant
 
 

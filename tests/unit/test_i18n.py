@@ -79,7 +79,11 @@ def test_every_english_key_is_in_korean_and_back():
 
 def test_translations_use_the_same_placeholders():
     english, korean = catalog("en"), catalog("ko")
-    different = {key: (placeholders(english[key]), placeholders(korean[key])) for key in english if key in korean and placeholders(english[key]) != placeholders(korean[key])}
+    different = {
+        key: (placeholders(english[key]), placeholders(korean[key]))
+        for key in english
+        if key in korean and placeholders(english[key]) != placeholders(korean[key])
+    }
     assert different == {}
 
 
@@ -161,7 +165,8 @@ def test_switching_to_korean_changes_a_real_checks_failure(make_ctx, run_kind):
 
 
 def test_korean_report_keeps_the_score_line():
-    spec = CheckSpec("cmd", "exec_form_cmd", 5, "CMD in exec form", hint="Use JSON.", translations={"ko": {"title": "CMD는 exec 형식", "hint": "JSON으로 쓰세요."}})
+    spec = CheckSpec("cmd", "exec_form_cmd", 5, "CMD in exec form", hint="Use JSON.",
+                     translations={"ko": {"title": "CMD는 exec 형식", "hint": "JSON으로 쓰세요."}})
     passed = CheckSpec("base", "base_image", 10, "FROM slim")
     exercise = ExerciseSpec("exercise-01", "Your first ML API image", "x", 5001, (passed, spec), titles={"ko": "나의 첫 ML API 이미지"})
     report = Report(exercise, Path("."), [CheckResult(passed, Status.PASSED, "ok"), CheckResult(spec, Status.FAILED, "no", "Dockerfile:6")], 1.0)

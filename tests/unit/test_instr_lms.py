@@ -56,7 +56,11 @@ def test_canvas_and_moodle_files_from_a_canvas_export(tmp_path, exercise, standi
 
 def test_moodle_export_matched_by_username_without_a_folder_column(tmp_path, exercise, standing):
     roster_file = tmp_path / "participants.csv"
-    roster_file.write_text("First name,Last name,Username,Email address,ID number\nMinji,Kim,minji-kim,minji@uni.kr,2026001\nJun,Lee,JUN-LEE,jun@uni.kr,2026002\n")
+    roster_file.write_text(
+        "First name,Last name,Username,Email address,ID number\n"
+        "Minji,Kim,minji-kim,minji@uni.kr,2026001\n"
+        "Jun,Lee,JUN-LEE,jun@uni.kr,2026002\n"
+    )
     write_all(tmp_path, exercise, standing, roster=load_roster(roster_file))
     moodle = read(tmp_path / "moodle.csv")
     assert moodle[0] == ["username", "email", "idnumber", "exercise-01 (exercise-01)"]

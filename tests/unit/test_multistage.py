@@ -199,11 +199,12 @@ def test_size_without_any_reference_is_the_graders_problem(make_ctx):
 
 # -- model_loads_strict --------------------------------------------------------------------------------
 
-MISMATCH = """\
-Traceback (most recent call last):
-  File "<string>", line 8, in <module>
-sklearn.exceptions.InconsistentVersionWarning: Trying to unpickle estimator StandardScaler from version 1.7.2 when using version 1.9.1. This might lead to breaking code or invalid results. Use at your own risk.
-"""
+MISMATCH = (
+    "Traceback (most recent call last):\n"
+    '  File "<string>", line 8, in <module>\n'
+    "sklearn.exceptions.InconsistentVersionWarning: Trying to unpickle estimator StandardScaler from version 1.7.2 when using version 1.9.1."
+    " This might lead to breaking code or invalid results. Use at your own risk.\n"
+)
 
 
 def _strict_ctx(make_ctx, code, output, state=None, text=SOLUTION):
