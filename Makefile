@@ -27,6 +27,7 @@ demo: setup ## grade the reference solution of exercise 01
 PODMAN_SOCKET ?= /run/labkit-podman/podman.sock
 
 test: setup ## run the test suite (pytest), then the exercises' tests on Podman
+	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest -q -ra tests
 	@$(MAKE) --no-print-directory test-podman
 

@@ -16,6 +16,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("exercises", "grader", "docs", "scripts", "labs.yaml", "pyproject.toml", "tests/conftest.py", "tests/fixtures")
 HELPERS = ("conftest.py", "unit_helpers.py", "batch_helpers.py")  # shared by the unit tests: always copied
+# ruff over the whole tree would lint the learner's own code in exercises/: the kit's `make test` runs
+# the grader's tests only, so neither the test that runs ruff nor the Makefile's ruff line goes in.
+NOT_IN_KIT = ("test_code_style.py",)
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
 README_TEMPLATE = Path(__file__).resolve().parent / "data" / "starter-kit-README.md"
 MIN_LINE = 8  # shorter lines ("EXPOSE 80", "})") say nothing of a solution
@@ -57,6 +60,7 @@ def kit_makefile(text: str) -> str:
     edits = (
         ("demo: setup ## grade the reference solution of exercise 01", "demo: setup ## grade your exercise 01 as it stands"),
         ("\t$(PYTHON) -m grader exercise-01 --path solutions/exercise-01", "\t-$(PYTHON) -m grader exercise-01"),
+        ("\t$(PYTHON) -m ruff check .\n", ""),
         ("\t$(PYTHON) -m pytest -q -ra tests\n\t@$(MAKE) --no-print-directory test-podman", "\t$(PYTHON) -m pytest -q -ra tests"),
         ("## run the test suite (pytest), then the exercises' tests on Podman", "## run the grader's unit tests"),
     )
@@ -72,6 +76,8 @@ def unit_tests(repo: Path, leaked: set[str]) -> list[Path]:
     """The unit test files that need no solution: none names solutions/ or holds a solution's line."""
     chosen = []
     for path in sorted((repo / "tests" / "unit").glob("*.py")):
+        if path.name in NOT_IN_KIT:
+            continue
         text = path.read_text(encoding="utf-8")
         needs_solution = "SOLUTION" in text or "solutions" in text or _lines(path) & leaked
         if path.name in HELPERS or not needs_solution:

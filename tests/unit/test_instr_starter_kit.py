@@ -55,6 +55,8 @@ def test_the_kit_has_what_a_learner_needs(kit):
     assert not (kit / "tests" / "integration").exists()
     makefile = (kit / "Makefile").read_text()
     assert "solutions" not in makefile and "test-podman" not in makefile
+    # No ruff in the kit's `make test`: it would lint the learner's own code in exercises/.
+    assert "ruff" not in makefile and not (kit / "tests" / "unit" / "test_code_style.py").exists()
     collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/unit"],
                                cwd=kit, capture_output=True, text=True)
     assert collected.returncode == 0, collected.stdout[-2000:]
