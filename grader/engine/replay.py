@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import docker.errors
 import requests
@@ -28,7 +28,9 @@ from grader.commands import (
     valid_reference,
 )
 from grader.engine.limits import RunLimits
-from grader.engine.session import RunningContainer, Session
+
+if TYPE_CHECKING:  # types only: the Session imports this module when a grading replays, never the reverse
+    from grader.engine.session import RunningContainer, Session
 
 REPLAY_READY_TIMEOUT = 30.0
 MAX_LOG_LINES = 200
