@@ -40,7 +40,7 @@ import yaml
 from grader.compose_facts import ServiceState, StackRefused, StackRun, volume_source
 from grader.context import copy_submission
 from grader.engine.connect import endpoint_of, executables_on_path, is_podman
-from grader.engine.limits import EXERCISE_LABEL, SESSION_LABEL
+from grader.engine.limits import EXERCISE_LABEL, SESSION_LABEL, RunLimits
 from grader.engine.podman import podman_health_due, podman_run_healthcheck
 from grader.engine.sweep import remove_container
 from grader.engine.signals import signals_held
@@ -55,16 +55,8 @@ MAX_OUTPUT_BYTES = 1_000_000  # of the file read back from the volume
 DOWN_TIMEOUT = 90.0
 POLL_SECONDS = 0.2
 
-# What every service of a graded stack may use (the same as a single graded container).
-LIMITS = {
-    "mem_limit": "512m",
-    "memswap_limit": "512m",
-    "cpus": 1.0,
-    "pids_limit": 128,
-    "cap_drop": ["ALL"],
-    "security_opt": ["no-new-privileges:true"],
-    "logging": {"driver": "json-file", "options": {"max-size": "1m", "max-file": "1"}},
-}
+# What every service of a graded stack may use: the single graded container's limits, one copy.
+LIMITS = RunLimits().compose_service()
 HOST_NAMESPACES = ("network_mode", "pid", "ipc", "userns_mode", "uts", "cgroup")
 
 Progress = Callable[[str], None]

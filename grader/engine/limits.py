@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from grader import context
 
@@ -79,3 +80,18 @@ class RunLimits:
     cpus: float | None = None  # a hard quota on top, for whoever wants one
     pids: int = 128
     log_max_size: str = "1m"
+
+    def compose_service(self) -> dict[str, Any]:
+        """The same limits as the keys of a Compose service: every service of a graded stack gets them."""
+        keys: dict[str, Any] = {
+            "mem_limit": self.memory,
+            "memswap_limit": self.memory,
+            "cpu_shares": self.cpu_shares,
+            "pids_limit": self.pids,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "logging": {"driver": "json-file", "options": {"max-size": self.log_max_size, "max-file": "1"}},
+        }
+        if self.cpus:
+            keys["cpus"] = self.cpus
+        return keys

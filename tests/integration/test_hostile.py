@@ -18,16 +18,29 @@ from tests.integration.conftest import grade_folder, result, statuses
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 READY_TIMEOUT = 8  # seconds the hostile cases get to answer (labs.yaml gives learners 60)
+HOG_READY_TIMEOUT = 30  # the app beside four CPU hogs in its own container
 
 
 @pytest.fixture(scope="module")
 def quick_exercise(repo, tmp_path_factory):
     """exercise-01 with a short readiness timeout, so cases that never answer end quickly."""
+    return exercise_01_answering_within(READY_TIMEOUT, repo, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def patient_exercise(repo, tmp_path_factory):
+    """exercise-01 with room to start beside CPU hogs: the app's share of the CPU depends on the
+    machine's other load (measured: 8 s ran out once while other test runs shared the 2 cores)."""
+    return exercise_01_answering_within(HOG_READY_TIMEOUT, repo, tmp_path_factory)
+
+
+def exercise_01_answering_within(seconds: float, repo, tmp_path_factory):
+    """exercise-01 whose readiness check waits SECONDS."""
     document = yaml.safe_load((repo / "labs.yaml").read_text())
     exercise = next(e for e in document["exercises"] if e["id"] == "exercise-01")
     for check in exercise["checks"]:
         if check["kind"] == "container_ready":
-            check["params"]["timeout"] = READY_TIMEOUT
+            check["params"]["timeout"] = seconds
     path = tmp_path_factory.mktemp("labs") / "labs.yaml"
     path.write_text(yaml.safe_dump({"exercises": [exercise]}))
     return spec.find_exercise(spec.load(path), "exercise-01")
@@ -86,14 +99,14 @@ def test_fork_bomb_is_contained(quick_exercise, submission, engine):
     assert report.score < report.max_score
 
 
-def test_cpu_hog_is_graded_and_the_grader_keeps_its_share(quick_exercise, submission, engine):
+def test_cpu_hog_is_graded_and_the_grader_keeps_its_share(patient_exercise, submission, engine):
     """Four busy processes beside the app: CPU is shared by weight, so the app still starts and
     the grading ends in bounded time while the hogs hold every core they can get."""
     code = (
         "import os\nfor _ in range(4):\n    if os.fork() == 0:\n        while True:\n            pass\n"
         "os.execvp('python', ['python', 'flask_api_v2.py'])"
     )
-    report = graded(quick_exercise, submission(edit_dockerfile=with_cmd(code)), engine, 90)
+    report = graded(patient_exercise, submission(edit_dockerfile=with_cmd(code)), engine, 90)
     assert result(report, "container-ready").status is Status.PASSED
     assert result(report, "predictions").status is Status.PASSED
 

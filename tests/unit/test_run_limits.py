@@ -43,3 +43,15 @@ def test_learner_containers_get_memory_pids_and_a_low_cpu_weight_but_no_cpu_quot
 
 def test_a_cpu_quota_can_still_be_asked_for():
     assert _start_parameters(cpus=1.5)["nano_cpus"] == 1_500_000_000
+
+
+def test_a_graded_stacks_services_get_the_single_containers_limits():
+    """One copy of the run limits: Compose's service keys come from RunLimits (they drifted once: a 1-CPU cap)."""
+    from grader.engine import compose
+    from grader.engine.limits import RunLimits
+
+    single = RunLimits()
+    assert compose.LIMITS["mem_limit"] == compose.LIMITS["memswap_limit"] == single.memory
+    assert compose.LIMITS["pids_limit"] == single.pids and compose.LIMITS["cpu_shares"] == single.cpu_shares
+    assert "cpus" not in compose.LIMITS  # shared by weight, not capped, as for one container
+    assert RunLimits(cpus=1.5).compose_service()["cpus"] == 1.5
