@@ -15,7 +15,8 @@ from grader import spec
 from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, parse_shard, run
 from grader.engine.pool import Engine, describe, make_engines
 from grader.i18n import available_languages, set_language, t
-from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
+from grader.gradebook import FILENAME, Gradebook
+from grader.rows import GRADED, NOT_GRADABLE, STATE_LABELS, Grading
 from grader.outputs import state_label, write_all
 from grader.outputs.lms import RosterError, load_roster, match
 from grader.report import points

@@ -231,7 +231,7 @@ def _write_results(report, args: argparse.Namespace) -> None:
     if args.json:
         write_json(gradescope(report), args.json)
     if args.prairielearn:
-        from grader.gradebook import GRADED, Grading
+        from grader.rows import GRADED, Grading
         from grader.outputs.prairielearn import results
 
         write_json(results(Grading("", report.exercise.id, GRADED, report), report.exercise), args.prairielearn)

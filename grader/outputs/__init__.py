@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from grader.gradebook import Grading
+from grader.rows import Grading
 from grader.model import ExerciseSpec
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from grader.gradebook import Grading
+from grader.rows import Grading
 from grader.i18n import t
 from grader.model import ExerciseSpec
 from grader.outputs import clean, state_label

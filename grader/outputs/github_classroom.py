@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from grader.gradebook import Grading
+from grader.rows import Grading
 from grader.model import ExerciseSpec, Status
 from grader.i18n import t
 from grader.outputs import location_parts, title

@@ -12,12 +12,12 @@ from html import escape
 from pathlib import Path
 from typing import Iterable
 
-from grader.gradebook import STATE_LABELS, Grading
+from grader.rows import STATE_LABELS, Grading
 from grader.i18n import current_language, t
 from grader.model import ExerciseSpec, Status
 from grader.outputs import clean, state_label, title
 from grader.report import exercise_title, points, result_text, status_label
-from grader.similarity import Pair
+from grader.rows import Pair
 
 BINS = 10
 STATUS_CLASS = {Status.PASSED: "pass", Status.FAILED: "fail", Status.BLOCKED: "skip"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grader.gradebook import Grading
+from grader.rows import Grading
 from grader.model import ExerciseSpec, Status
 from grader.outputs import clean, title
 from grader.report import result_text

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.gradebook import Grading
+from grader.rows import Grading
 from grader.i18n import t
 from grader.model import ExerciseSpec
 from grader.outputs import state_label

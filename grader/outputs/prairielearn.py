@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grader.gradebook import Grading
+from grader.rows import Grading
 from grader.model import ExerciseSpec, Status
 from grader.i18n import t
 from grader.outputs import title

@@ -8,7 +8,7 @@ from typing import Iterable
 
 from grader.i18n import t
 from grader.outputs.csv_gradebook import _cell
-from grader.similarity import Pair
+from grader.rows import Pair
 
 
 def write(path: Path, pairs: Iterable[Pair]) -> Path:

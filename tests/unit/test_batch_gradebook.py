@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 from batch_helpers import grading_of, report_of
-from grader.gradebook import GRADED, MAX_STORED_TEXT, NOT_GRADABLE, TIMED_OUT, Gradebook, report_from_dict, report_to_dict
+from grader.codec import MAX_STORED_TEXT, report_from_dict, report_to_dict
+from grader.gradebook import Gradebook
+from grader.rows import GRADED, NOT_GRADABLE, TIMED_OUT
 from grader.model import Status
 from grader.report import gradescope
 

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from batch_helpers import grading_of
-from grader.gradebook import NOT_GRADABLE, TIMED_OUT
+from grader.rows import NOT_GRADABLE, TIMED_OUT
 from grader.model import Status
 from grader.outputs import github_classroom, prairielearn, write_all
 from grader.outputs.html_report import histogram_svg, render

@@ -242,7 +242,7 @@ def test_podman_format_follows_containers_conf(monkeypatch, tmp_path):
 
 
 def test_provenance_survives_the_gradebook_and_reaches_gradescope():
-    from grader.gradebook import report_from_dict, report_to_dict
+    from grader.codec import report_from_dict, report_to_dict
     from grader.model import ExerciseSpec, Report
     from grader.report import gradescope
 

@@ -13,7 +13,8 @@ import pytest
 from batch_helpers import grading_of
 from unit_helpers import REPO_ROOT
 from grader.batch_cli import parser
-from grader.gradebook import NOT_GRADABLE, Gradebook
+from grader.gradebook import Gradebook
+from grader.rows import NOT_GRADABLE
 from grader.i18n import set_language
 from grader.model import Status
 from grader.outputs import write_all

@@ -8,7 +8,7 @@ import pytest
 
 from batch_helpers import grading_of
 from grader.batch_cli import parser
-from grader.gradebook import NOT_GRADABLE
+from grader.rows import NOT_GRADABLE
 from grader.model import Status
 from grader.outputs import write_all
 from grader.outputs.lms import CANVAS_IDENTITY, RosterError, load_roster
