@@ -18,7 +18,7 @@ from grader import __version__
 from grader.engine.pool import Engine
 from grader.gradebook import Gradebook
 from grader.model import ExerciseSpec
-from grader.report import points
+from grader.outputs.common import points
 from grader.rows import GRADED, GRADER_ERROR, NOT_GRADABLE, STATE_LABELS, Grading
 from grader.worker import INTERRUPTED, Attempt, Children, grade_in_subprocess, partial_report
 

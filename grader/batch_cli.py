@@ -17,9 +17,10 @@ from grader.engine.pool import Engine, describe, make_engines
 from grader.i18n import available_languages, set_language, t
 from grader.gradebook import FILENAME, Gradebook
 from grader.rows import GRADED, NOT_GRADABLE, STATE_LABELS, Grading
-from grader.outputs import state_label, write_all
+from grader.outputs.common import state_label
+from grader.outputs.registry import write_all
 from grader.outputs.lms import RosterError, load_roster, match
-from grader.report import points
+from grader.outputs.common import points
 from grader.similarity import DEFAULT_THRESHOLD, similar_pairs
 
 EXIT_DONE, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 2, 130

@@ -150,7 +150,7 @@ def plain_progress(stream: Any = None) -> bool:
 
 def prefetch_rendering() -> None:
     """Import what renders the report while the learner's app starts, when the grading only waits."""
-    import grader.report  # noqa: F401
+    import grader.outputs.terminal  # noqa: F401
     import rich.table  # noqa: F401
 
 
@@ -196,7 +196,7 @@ def cmd_grade(argv: list[str], err: Console) -> int:
 
     def grade_and_show() -> int:
         report = _grade_with_progress(exercise, submission, args.build_timeout, client, err, args.builder)
-        from grader.report import render_terminal  # imported already, while the app started
+        from grader.outputs.terminal import render_terminal  # imported already, while the app started
 
         render_terminal(report, _stdout_console(), verbose=args.verbose)
         _write_results(report, args)
@@ -213,7 +213,7 @@ def cmd_static_only(exercise, submission: Path, args: argparse.Namespace) -> int
     """Grade the checks that need no engine (never connecting to one); the others are listed as not run."""
     from rich.text import Text
 
-    from grader.report import render_terminal
+    from grader.outputs.terminal import render_terminal
     from grader.static_only import static_grading
 
     report = static_grading(exercise, submission)
@@ -226,7 +226,8 @@ def cmd_static_only(exercise, submission: Path, args: argparse.Namespace) -> int
 
 def _write_results(report, args: argparse.Namespace) -> None:
     """--json (Gradescope) and --prairielearn files of one grading."""
-    from grader.report import gradescope, write_json
+    from grader.outputs.common import write_json
+    from grader.outputs.gradescope import gradescope
 
     if args.json:
         write_json(gradescope(report), args.json)
@@ -253,7 +254,7 @@ def _watch(exercise, submission: Path, grade_and_show, out: Console, err: Consol
         err.print(t("watch.watching", path=submission), markup=False)
 
     def static() -> None:
-        from grader.report import render_static
+        from grader.outputs.terminal import render_static
 
         render_static(static_report(exercise, submission)[0], out)
 
@@ -298,7 +299,7 @@ def cmd_list(argv: list[str], err: Console) -> int:
     """List the exercises with their checks, points and the learner's best score so far."""
     from rich.console import Console
 
-    from grader.report import exercise_title, points
+    from grader.outputs.common import exercise_title, points
 
     parser = argparse.ArgumentParser(prog="python -m grader list", description=t("cli.list_description"))
     parser.add_argument("--labs", type=Path, help=t("cli.help_labs"))
@@ -327,7 +328,7 @@ def cmd_hint(argv: list[str], err: Console) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from grader.report import hint_levels
+    from grader.outputs.common import hint_levels
 
     parser = argparse.ArgumentParser(prog="python -m grader hint", description=t("cli.hint_description"))
     _exercise_arguments(parser)
@@ -373,7 +374,7 @@ def cmd_hint(argv: list[str], err: Console) -> int:
 
 def _hint_target(exercise, submission: Path, store: ProgressStore, named: str | None) -> tuple[str, str, str] | str:
     """(check id, the grader's feedback on it, a note on where that came from), or the text to print instead."""
-    from grader.report import result_text
+    from grader.outputs.common import result_text
 
     report, _ = static_report(exercise, submission)
     failing = next((r for r in report.results if r.status is not Status.PASSED), None)

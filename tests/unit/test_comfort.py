@@ -14,7 +14,7 @@ from grader import cli, watch
 from grader.i18n import set_language
 from grader.model import CheckResult, Report, Status
 from grader.progress_store import ProgressStore, store_path
-from grader.report import hint_levels
+from grader.outputs.common import hint_levels
 
 
 @pytest.fixture(autouse=True)

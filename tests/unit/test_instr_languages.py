@@ -17,7 +17,7 @@ from grader.gradebook import Gradebook
 from grader.rows import NOT_GRADABLE
 from grader.i18n import set_language
 from grader.model import Status
-from grader.outputs import write_all
+from grader.outputs.registry import write_all
 
 
 @pytest.fixture

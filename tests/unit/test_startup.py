@@ -46,7 +46,7 @@ def test_leaving_keeps_the_exit_code_and_freezes():
 
 def test_the_cli_imports_no_renderer_before_grading():
     """rich and the report (~30 ms) are imported while the app starts, not ahead of the build."""
-    code = "import sys, grader.cli; print(sorted(m for m in ('rich', 'grader.report', 'grader.engine.compose') if m in sys.modules))"
+    code = "import sys, grader.cli; print(sorted(m for m in ('rich', 'grader.outputs.terminal', 'grader.engine.compose') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
