@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from batch_helpers import grading_of
-from grader.batch_cli import parser
+from grader.cli.batch import parser
 from grader.rows import NOT_GRADABLE
 from grader.model import Status
 from grader.outputs.registry import write_all

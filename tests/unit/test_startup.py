@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from grader import cli
+from grader.cli import grade as grade_command
 from grader.startup import importing, leaving
 
 
@@ -72,13 +73,13 @@ def test_plain_progress_only_where_rich_would_see_no_terminal(tty, environment, 
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    assert cli.plain_progress(_Stream(tty)) is plain
+    assert grade_command.plain_progress(_Stream(tty)) is plain
 
 
 def test_a_closed_stream_gets_plain_progress():
     stream = io.StringIO()
     stream.close()
-    assert cli.plain_progress(stream) is True
+    assert grade_command.plain_progress(stream) is True
 
 
 def test_the_deferred_console_is_made_on_first_use():
