@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from grader import __version__
 from grader.engine.pool import Engine
 from grader.gradebook import Gradebook
+from grader.grading_sources import PACKAGE, grading_sources
 from grader.model import ExerciseSpec
 from grader.outputs.common import points
 from grader.rows import GRADED, GRADER_ERROR, NOT_GRADABLE, STATE_LABELS, Grading
@@ -25,10 +26,6 @@ from grader.worker import INTERRUPTED, Attempt, Children, grade_in_subprocess, p
 DEFAULT_TIMEOUT = 900.0
 MAX_ATTEMPTS = 3  # tries per submission and run when the infrastructure fails
 SKIPPED_NAMES = {".git", "__pycache__"}
-# The modules whose code decides a score: a change in any of them is a new grader version.
-# The engine package is in: how the app is reached and how a stack runs change results too.
-GRADING_SOURCES = ("grading.py", "engine", "context.py", "dockerfile.py", "model.py", "spec.py", "checks",
-                   "commands.py")  # how commands.sh is read (exercise-07); its replay is in the engine package
 
 
 # -- discovery and hashing ---------------------------------------------------------------------
@@ -98,22 +95,20 @@ def content_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def grader_version(exercise: ExerciseSpec) -> str:
+def grader_version(exercise: ExerciseSpec, package: Path = PACKAGE) -> str:
     """`0.1.0+<hash>`: the release plus a hash of the grading code and of the exercise's checks as configured.
 
+    The code is every file that can change a grade, found from the grading's imports (grader/grading_sources.py):
+    a renderer's change re-renders the outputs without regrading anyone.
     LABKIT_GRADER_VERSION, when set, stands for the code (a course pins a release, so that editing
     the grader's code does not regrade everyone; a change of checks or points still does).
     """
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
     pinned = os.environ.get("LABKIT_GRADER_VERSION")
     if pinned:
         digest.update(b"pinned\0" + pinned.encode())
-    for name in () if pinned else GRADING_SOURCES:
-        path = package / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    for file in () if pinned else grading_sources(package):
+        digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
     checks = [{"id": c.id, "kind": c.kind, "points": c.points, "params": c.params} for c in exercise.checks]
     configured = {"id": exercise.id, "port": exercise.port, "network": exercise.network, "checks": checks}
     digest.update(json.dumps(configured, sort_keys=True, default=str).encode())
