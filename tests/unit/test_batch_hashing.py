@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from unit_helpers import SOLUTION
-from grader.batch import content_hash, discover, grader_version
+from grader.batch import grader_version
+from grader.submissions import content_hash, discover
 from grader.grading_sources import PACKAGE, grading_sources, imported_names
 
 

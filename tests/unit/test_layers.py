@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "store": ("grader.gradebook", "grader.progress_store"),
     "apps": (
         "grader.__main__", "grader.cli.*", "grader.batch", "grader.worker", "grader.merge", "grader.similarity", "grader.doctor",
-        "grader.starter_kit", "grader.watch", "grader.startup", "grader.grading_sources",
+        "grader.starter_kit", "grader.watch", "grader.startup", "grader.grading_sources", "grader.submissions",
     ),
 }
 MAY_IMPORT: dict[str, set[str]] = {
