@@ -68,12 +68,14 @@ class PlainListener(Listener):
         self.console.print(t("batch.start", total=total, skipped=skipped), markup=False)
 
     def eta(self) -> str:
+        """`ETA 3m05s` from the pace so far; `ETA -` before the first result and after the last."""
         if not self.done or self.done >= self.total:
             return "ETA -"
         seconds = (time.monotonic() - self.started) / self.done * (self.total - self.done)
         return f"ETA {int(seconds // 60)}m{int(seconds % 60):02d}s"
 
     def counts_text(self) -> str:
+        """`3 graded, 1 not gradable`: how many ended in each state so far (graded always shown)."""
         return ", ".join(f"{n} {state_label(s)}" for s, n in self.counts.items() if n or s == GRADED)
 
     def finish(self, grading: Grading, retrying: bool) -> None:
@@ -115,6 +117,7 @@ class RichListener(PlainListener):
             self.bar.update(self.task_id, completed=self.done, counts=self.counts_text())
 
     def close(self) -> None:
+        """Stop the bar, leaving its last state on the terminal."""
         self.bar.stop()
 
 
