@@ -1,4 +1,6 @@
-"""Grade a folder of submissions: discovery, content hashes, bounded workers over engines, resume, retries, regrade diff."""
+"""Grade a folder of submissions: the grader version, bounded workers over engines, resume, retries, regrade diff.
+
+Finding the learners' folders and hashing them is grader/submissions.py."""
 
 from __future__ import annotations
 
@@ -12,107 +14,39 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from grader import __version__
 from grader.engine.pool import Engine
-from grader.gradebook import GRADED, GRADER_ERROR, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
+from grader.gradebook import Gradebook
+from grader.grading_sources import PACKAGE, grading_sources
 from grader.model import ExerciseSpec
-from grader.report import points
+from grader.outputs.common import points
+from grader.rows import GRADED, GRADER_ERROR, NOT_GRADABLE, STATE_LABELS, Grading
+from grader.submissions import Submission, discover
 from grader.worker import INTERRUPTED, Attempt, Children, grade_in_subprocess, partial_report
 
 DEFAULT_TIMEOUT = 900.0
 MAX_ATTEMPTS = 3  # tries per submission and run when the infrastructure fails
-SKIPPED_NAMES = {".git", "__pycache__"}
-# The modules whose code decides a score: a change in any of them is a new grader version.
-# The engine package is in: how the app is reached and how a stack runs change results too.
-GRADING_SOURCES = ("grading.py", "engine", "context.py", "dockerfile.py", "model.py", "spec.py", "checks",
-                   "commands.py")  # how commands.sh is read (exercise-07); its replay is in the engine package
 
 
-# -- discovery and hashing ---------------------------------------------------------------------
+# -- the grader version ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Submission:
-    """One learner's folder, named by the learner."""
-
-    learner: str
-    folder: Path
-    content_hash: str
-
-
-def discover(root: Path, exercise_id: str) -> list[Submission]:
-    """Each subfolder of ROOT is a learner; its EXERCISE_ID/ (or exercises/EXERCISE_ID/) folder is graded when it has one."""
-    submissions = []
-    for child in sorted(Path(root).iterdir(), key=lambda p: p.name):
-        if child.name.startswith(".") or not child.is_dir():
-            continue
-        folder = exercise_folder(child, exercise_id)
-        submissions.append(Submission(child.name, folder.resolve(), content_hash(folder)))
-    return submissions
-
-
-def exercise_folder(learner_folder: Path, exercise_id: str) -> Path:
-    """The folder to grade in a learner's folder: a whole course repository (the starter kit's
-    `exercises/EXERCISE/`, or `EXERCISE/`) holds it deeper; otherwise the learner's folder itself."""
-    for nested in (learner_folder / exercise_id, learner_folder / "exercises" / exercise_id):
-        if nested.is_dir():
-            return nested
-    return learner_folder
-
-
-def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES)
-        base = Path(dirpath)
-        for name in sorted(filenames):
-            if name in SKIPPED_NAMES:
-                continue
-            path = base / name
-            yield path.relative_to(folder).as_posix(), path
-        for name in dirnames:  # symlinked folders are not walked into: hash the link itself
-            if (base / name).is_symlink():
-                yield (base / name).relative_to(folder).as_posix(), base / name
-
-
-def content_hash(folder: Path) -> str:
-    """sha256 over the sorted relative paths and bytes of a folder (.git and __pycache__ skipped; links by target)."""
-    digest = hashlib.sha256()
-    for relative, path in sorted(_walk(Path(folder))):
-        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
-        try:
-            if path.is_symlink():
-                digest.update(b"L" + os.readlink(path).encode("utf-8", "surrogateescape"))
-            elif path.is_file():
-                digest.update(b"F")
-                with path.open("rb") as handle:
-                    for chunk in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(chunk)
-            else:
-                digest.update(b"S")  # a socket or fifo: its name counts, it has no bytes
-        except OSError as error:
-            digest.update(f"E{error.errno}".encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def grader_version(exercise: ExerciseSpec) -> str:
+def grader_version(exercise: ExerciseSpec, package: Path = PACKAGE) -> str:
     """`0.1.0+<hash>`: the release plus a hash of the grading code and of the exercise's checks as configured.
 
+    The code is every file that can change a grade, found from the grading's imports (grader/grading_sources.py):
+    a renderer's change re-renders the outputs without regrading anyone.
     LABKIT_GRADER_VERSION, when set, stands for the code (a course pins a release, so that editing
     the grader's code does not regrade everyone; a change of checks or points still does).
     """
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
     pinned = os.environ.get("LABKIT_GRADER_VERSION")
     if pinned:
         digest.update(b"pinned\0" + pinned.encode())
-    for name in () if pinned else GRADING_SOURCES:
-        path = package / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    for file in () if pinned else grading_sources(package):
+        digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
     checks = [{"id": c.id, "kind": c.kind, "points": c.points, "params": c.params} for c in exercise.checks]
     configured = {"id": exercise.id, "port": exercise.port, "network": exercise.network, "checks": checks}
     digest.update(json.dumps(configured, sort_keys=True, default=str).encode())
@@ -340,110 +274,137 @@ def run(
     children = children or Children()
     submissions, todo, previous, version = plan(options, gradebook)
     result = BatchResult(submissions, unchanged=[s.learner for s in submissions if s not in todo])
-    batch_id = uuid.uuid4().hex[:12]
-    # Every grading's Session ids start with the batch's prefix (after a caller's own), so what a
-    # killed batch left is found by the next run; it is swept before and after grading.
-    batch_prefix = os.environ.get("LABKIT_SESSION_PREFIX", "") + f"b{batch_id[:6]}-"
+    this = _Run(options, engines, gradebook, listener, children, previous, version, result, todo, grade_one)
     gradebook.set_meta({"exercise": options.exercise.id, "grader_version": version,
                         "shard": "" if options.shard is None else f"{options.shard[0]}/{options.shard[1]}"})
     stale = gradebook.unfinished_batches()
     sweep_batches(engines, stale)
-    gradebook.begin_batch(batch_id, batch_prefix, [e.url for e in engines])
-    queue = Queue([Task(s) for s in todo])
-    lock = threading.Lock()
-    numbers = itertools.count(1)
+    gradebook.begin_batch(this.batch_id, this.prefix, [e.url for e in engines])
     listener.start(len(todo), len(result.unchanged))
-
-    if grade_one is None:
-        def grade_one(task: Task, engine: Engine) -> Attempt:
-            return grade_in_subprocess(
-                options.exercise, options.labs, task.submission.folder, engine.url,
-                time_limit=options.timeout, build_timeout=options.build_timeout, children=children,
-                session_prefix=f"b{batch_id[:6]}-{next(numbers)}-", on_progress=lambda text: listener.progress(task, engine, text),
-            )
-
-    def record(task: Task, engine: Engine, attempt: Attempt) -> Grading:
-        report = attempt.report
-        grading = Grading(
-            learner=task.submission.learner, exercise=options.exercise.id, state=attempt.state,
-            report=report if attempt.state != NOT_GRADABLE else None, message=attempt.message, duration=attempt.duration,
-            content_hash=task.submission.content_hash, grader_version=version, engine=engine.url,
-            engine_version=engine.version, base_image_id=str((report.facts if report else {}).get("base_image_id") or ""),
-            submission=str(task.submission.folder), attempt=task.attempt, batch=batch_id,
-        )
-        gradebook.record(grading)
-        with lock:
-            result.recorded.append(grading)
-            before = previous.get(grading.learner)
-            if grading.final and before is not None:
-                change = diff(before, grading)
-                if change is not None:
-                    result.changes.append(change)
-        return grading
-
-    def work(engine: Engine) -> None:
-        while True:
-            task = queue.take(engine, engines)
-            if task is None:
-                return
-            requeue = False
-            try:
-                task.attempt += 1
-                listener.begin(task, engine)
-                try:
-                    attempt = grade_one(task, engine)
-                except Exception as error:  # a bug on the batch's side must not lose the submission or the batch
-                    attempt = Attempt(GRADER_ERROR, None, f"the batch could not grade it ({type(error).__name__}: {error})")
-                    attempt.report = partial_report(options.exercise, task.submission.folder, [], f"not checked: {attempt.message}", 0.0)
-                if attempt.state != GRADED:
-                    engine.sweep_prefix(attempt.session_prefix)  # after a hard kill the child could not clean up
-                if attempt.state == INTERRUPTED or children.stopping.is_set() and attempt.state != GRADED:
-                    continue  # the batch is stopping: this submission stays ungraded, to be resumed
-                if attempt.state != GRADED and not engine.alive():
-                    # A timeout or crash while the engine went away is the engine's fault, not the learner's.
-                    attempt = Attempt(NOT_GRADABLE, None, f"{engine.name} stopped answering: {engine.reason[:200]}", attempt.duration, attempt.session_prefix)
-                    listener.engine_lost(engine)
-                if attempt.state == NOT_GRADABLE:
-                    task.tried.add(engine.url)
-                    requeue = task.attempt < options.max_attempts and any(not e.dead for e in engines)
-                grading = record(task, engine, attempt)
-                listener.finish(grading, retrying=requeue)
-            finally:
-                queue.done(task, requeue=requeue)
-
-    threads = []
-    try:
-        # Started inside the try: a Ctrl-C while the first worker already grades (and the rest are
-        # still starting) stops the batch like any other, instead of escaping as a traceback.
-        for engine in engines:
-            for n in range(engine.jobs if not engine.dead else 0):
-                thread = threading.Thread(target=work, args=(engine,), name=f"grade-{engine.name}-{n}", daemon=True)
-                thread.start()
-                threads.append(thread)
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.2)
-    except KeyboardInterrupt:
-        result.interrupted = True
-        queue.stop()
-        children.stop_all()
-        for thread in threads:
-            thread.join()
-    # Whatever no live engine could take is recorded as not gradable, to be retried by the next run.
+    this.run_workers()
     if not result.interrupted:
-        for task in queue.drain():
-            reasons = "; ".join(f"{e.name}: {e.reason[:120]}" for e in engines if e.dead) or "no engine took it"
-            engine = engines[0] if engines else Engine("none", 0)
-            grading = record(task, engine, Attempt(NOT_GRADABLE, None, f"no engine left to grade it ({reasons})"))
-            listener.finish(grading, retrying=False)
+        this.record_leftovers()
     # Late leftovers (an image committed after its grading was stopped) go too. A batch stays
     # unfinished while one of its engines is unreachable: a later run sweeps it once it is back.
-    batches = stale + [(batch_id, batch_prefix, [e.url for e in engines])]
+    batches = stale + [(this.batch_id, this.prefix, [e.url for e in engines])]
     sweep_batches(engines, batches)
     reachable = {e.url for e in engines if not e.dead}
     gradebook.finish_batches([b for b, _, urls in batches if set(urls) <= reachable])
     result.wall = time.monotonic() - started
     return result
+
+
+class _Run:
+    """One run of a batch: the queue its workers share, and how each of them grades and records a submission."""
+
+    def __init__(
+        self, options: BatchOptions, engines: list[Engine], gradebook: Gradebook, listener: Listener, children: Children,
+        previous: dict[str, Grading], version: str, result: BatchResult, todo: list[Submission], grade_one: GradeOne | None,
+    ) -> None:
+        self.options, self.engines, self.gradebook, self.listener, self.children = options, engines, gradebook, listener, children
+        self.previous, self.version, self.result = previous, version, result
+        self.grade_one = grade_one or self.grade_in_subprocess
+        self.batch_id = uuid.uuid4().hex[:12]
+        # Every grading's Session ids start with the batch's prefix (after a caller's own), so what a
+        # killed batch left is found by the next run; it is swept before and after grading.
+        self.prefix = os.environ.get("LABKIT_SESSION_PREFIX", "") + f"b{self.batch_id[:6]}-"
+        self.queue = Queue([Task(s) for s in todo])
+        self.lock = threading.Lock()
+        self.numbers = itertools.count(1)
+
+    def grade_in_subprocess(self, task: Task, engine: Engine) -> Attempt:
+        """Grade one submission in a grading process of its own (what a batch does unless told otherwise)."""
+        options, listener = self.options, self.listener
+        return grade_in_subprocess(
+            options.exercise, options.labs, task.submission.folder, engine.url,
+            time_limit=options.timeout, build_timeout=options.build_timeout, children=self.children,
+            session_prefix=f"b{self.batch_id[:6]}-{next(self.numbers)}-", on_progress=lambda text: listener.progress(task, engine, text),
+        )
+
+    def record(self, task: Task, engine: Engine, attempt: Attempt) -> Grading:
+        """Store the attempt as the learner's grading (in its own transaction) and note how it differs from the last."""
+        report = attempt.report
+        grading = Grading(
+            learner=task.submission.learner, exercise=self.options.exercise.id, state=attempt.state,
+            report=report if attempt.state != NOT_GRADABLE else None, message=attempt.message, duration=attempt.duration,
+            content_hash=task.submission.content_hash, grader_version=self.version, engine=engine.url,
+            engine_version=engine.version, base_image_id=str((report.facts if report else {}).get("base_image_id") or ""),
+            submission=str(task.submission.folder), attempt=task.attempt, batch=self.batch_id,
+        )
+        self.gradebook.record(grading)
+        with self.lock:
+            self.result.recorded.append(grading)
+            before = self.previous.get(grading.learner)
+            if grading.final and before is not None:
+                change = diff(before, grading)
+                if change is not None:
+                    self.result.changes.append(change)
+        return grading
+
+    def attempt(self, task: Task, engine: Engine) -> Attempt:
+        """One try at grading TASK on ENGINE; a bug on the batch's side becomes a grader error, never an abort."""
+        try:
+            return self.grade_one(task, engine)
+        except Exception as error:  # a bug on the batch's side must not lose the submission or the batch
+            attempt = Attempt(GRADER_ERROR, None, f"the batch could not grade it ({type(error).__name__}: {error})")
+            attempt.report = partial_report(self.options.exercise, task.submission.folder, [], f"not checked: {attempt.message}", 0.0)
+            return attempt
+
+    def work(self, engine: Engine) -> None:
+        """A worker: take tasks ENGINE can do until none is left, and record each (requeued when the infrastructure failed it)."""
+        while True:
+            task = self.queue.take(engine, self.engines)
+            if task is None:
+                return
+            requeue = False
+            try:
+                task.attempt += 1
+                self.listener.begin(task, engine)
+                attempt = self.attempt(task, engine)
+                if attempt.state != GRADED:
+                    engine.sweep_prefix(attempt.session_prefix)  # after a hard kill the child could not clean up
+                if attempt.state == INTERRUPTED or self.children.stopping.is_set() and attempt.state != GRADED:
+                    continue  # the batch is stopping: this submission stays ungraded, to be resumed
+                if attempt.state != GRADED and not engine.alive():
+                    # A timeout or crash while the engine went away is the engine's fault, not the learner's.
+                    attempt = Attempt(NOT_GRADABLE, None, f"{engine.name} stopped answering: {engine.reason[:200]}", attempt.duration, attempt.session_prefix)
+                    self.listener.engine_lost(engine)
+                if attempt.state == NOT_GRADABLE:
+                    task.tried.add(engine.url)
+                    requeue = task.attempt < self.options.max_attempts and any(not e.dead for e in self.engines)
+                grading = self.record(task, engine, attempt)
+                self.listener.finish(grading, retrying=requeue)
+            finally:
+                self.queue.done(task, requeue=requeue)
+
+    def run_workers(self) -> None:
+        """Each live engine's workers until the queue is empty; a Ctrl-C stops every grading and marks the result interrupted."""
+        threads = []
+        try:
+            # Started inside the try: a Ctrl-C while the first worker already grades (and the rest are
+            # still starting) stops the batch like any other, instead of escaping as a traceback.
+            for engine in self.engines:
+                for n in range(engine.jobs if not engine.dead else 0):
+                    thread = threading.Thread(target=self.work, args=(engine,), name=f"grade-{engine.name}-{n}", daemon=True)
+                    thread.start()
+                    threads.append(thread)
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(timeout=0.2)
+        except KeyboardInterrupt:
+            self.result.interrupted = True
+            self.queue.stop()
+            self.children.stop_all()
+            for thread in threads:
+                thread.join()
+
+    def record_leftovers(self) -> None:
+        """Whatever no live engine could take is recorded as not gradable, to be retried by the next run."""
+        for task in self.queue.drain():
+            reasons = "; ".join(f"{e.name}: {e.reason[:120]}" for e in self.engines if e.dead) or "no engine took it"
+            engine = self.engines[0] if self.engines else Engine("none", 0)
+            grading = self.record(task, engine, Attempt(NOT_GRADABLE, None, f"no engine left to grade it ({reasons})"))
+            self.listener.finish(grading, retrying=False)
 
 
 def sweep_batches(engines: list[Engine], batches: list[tuple[str, str, list[str]]]) -> None:

@@ -1,7 +1,9 @@
 """The gradebook: one SQLite row per grading, written in its own transaction so a killed batch loses nothing finished.
 
-Rows hold the whole result model (every check's outcome) as JSON, so every output renders back from
-the gradebook into the same `Report` the single-submission grader prints.
+Rows hold the whole result model (every check's outcome) as JSON (grader/codec.py), so every output
+renders back from the gradebook into the same `Report` the single-submission grader prints. The row
+type, `Grading`, and the states a grading ends in live in core (grader/rows.py): the renderers read
+them without importing the store.
 """
 
 from __future__ import annotations
@@ -10,23 +12,14 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
+from grader.codec import bounded, report_from_dict, report_to_dict
+from grader.rows import FINAL_STATES, NOT_GRADABLE, Grading
 
 SCHEMA_VERSION = 1
 FILENAME = "gradebook.sqlite"
-MAX_STORED_TEXT = 20_000  # characters per message or detail: a hostile submission's logs stay bounded
-
-# How a grading ended. The first three are final: the learner has a result.
-GRADED = "graded"
-TIMED_OUT = "timed_out"  # the per-submission limit cut it: checks not reached are blocked with the reason
-GRADER_ERROR = "grader_error"  # the grading process itself crashed on this submission
-NOT_GRADABLE = "not_gradable"  # infrastructure (engine gone, out of disk): no score, retried later
-FINAL_STATES = (GRADED, TIMED_OUT, GRADER_ERROR)
-STATE_LABELS = {GRADED: "graded", TIMED_OUT: "timed out", GRADER_ERROR: "grader error", NOT_GRADABLE: "not gradable"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,107 +52,6 @@ CREATE TABLE IF NOT EXISTS batches (
     finished_at TEXT               -- NULL: killed, its leftovers not yet swept
 );
 """
-
-
-@dataclass
-class Grading:
-    """One grading of one learner's submission, with where and how it was graded."""
-
-    learner: str
-    exercise: str
-    state: str
-    report: Report | None = None  # None only when not gradable
-    message: str = ""  # what the batch adds: time limit hit, crash, infrastructure problem
-    duration: float = 0.0
-    content_hash: str = ""
-    grader_version: str = ""
-    engine: str = ""
-    engine_version: str = ""
-    base_image_id: str = ""
-    submission: str = ""
-    attempt: int = 1
-    batch: str = ""
-    finished_at: str = ""
-    id: int | None = None
-
-    @property
-    def final(self) -> bool:
-        """True when the learner has a result (not an infrastructure failure)."""
-        return self.state in FINAL_STATES
-
-    @property
-    def score(self) -> float | None:
-        """Points earned, or None when not gradable."""
-        return self.report.score if self.report is not None and self.final else None
-
-    @property
-    def max_score(self) -> float | None:
-        """Points available, when known."""
-        return self.report.max_score if self.report is not None else None
-
-    def check_statuses(self) -> dict[str, Status]:
-        """Check id -> status."""
-        return {r.spec.id: r.status for r in self.report.results} if self.report else {}
-
-
-# -- the result model as JSON ------------------------------------------------------------------
-
-
-def _bounded(text: str | None) -> str:
-    text = text or ""
-    return text if len(text) <= MAX_STORED_TEXT else text[: MAX_STORED_TEXT - 30] + "\n… (cut: too long)"
-
-
-def result_to_dict(result: CheckResult) -> dict[str, Any]:
-    """One check's outcome with the spec fields a renderer needs."""
-    spec = result.spec
-    return {
-        "id": spec.id, "kind": spec.kind, "title": spec.title, "points": spec.points, "hint": spec.report_hint("en"),
-        "feedback": spec.feedback,
-        "status": result.status.value, "message": _bounded(result.message), "location": result.location,
-        "detail": _bounded(result.detail), "duration": round(result.duration, 3),
-        # Titles for outputs in the batch's language (hints follow the feedback policy: `hint` above).
-        "translations": {
-            lang: {**{k: v for k, v in texts.items() if k != "hint"}, "hint": spec.report_hint(lang)}
-            for lang, texts in spec.translations.items()
-        },
-    }
-
-
-def result_from_dict(doc: dict[str, Any]) -> CheckResult:
-    """Inverse of result_to_dict."""
-    spec = CheckSpec(
-        id=doc["id"], kind=doc.get("kind", ""), points=float(doc.get("points", 0)), title=doc.get("title", doc["id"]),
-        hint=doc.get("hint", ""), translations=doc.get("translations") or {}, feedback=doc.get("feedback", "teach"),
-    )
-    return CheckResult(spec, Status(doc["status"]), doc.get("message", ""), doc.get("location"), doc.get("detail", ""), float(doc.get("duration", 0.0)))
-
-
-def report_to_dict(report: Report) -> dict[str, Any]:
-    """A Report as JSON: what the checks were (as graded) and how each ended."""
-    return {
-        "exercise": {"id": report.exercise.id, "title": report.exercise.title, "folder": report.exercise.folder, "port": report.exercise.port,
-                     "titles": dict(report.exercise.titles)},
-        "submission": str(report.submission),
-        "duration": round(report.duration, 3),
-        "facts": report.facts,
-        "provenance": report.provenance,
-        "results": [result_to_dict(r) for r in report.results],
-    }
-
-
-def report_from_dict(doc: dict[str, Any]) -> Report:
-    """Inverse of report_to_dict: the checks as they were when graded, so old rows render as graded."""
-    results = [result_from_dict(r) for r in doc.get("results", [])]
-    ex = doc.get("exercise") or {}
-    exercise = ExerciseSpec(
-        id=ex.get("id", ""), title=ex.get("title", ""), folder=ex.get("folder", ""), port=int(ex.get("port", 0) or 0),
-        checks=tuple(r.spec for r in results), titles=dict(ex.get("titles") or {}),
-    )
-    return Report(
-        exercise, Path(doc.get("submission", "")), results, float(doc.get("duration", 0.0)), dict(doc.get("facts") or {}),
-        dict(doc.get("provenance") or {}),
-    )
 
 
 # -- the database ------------------------------------------------------------------------------
@@ -198,7 +90,7 @@ class Gradebook:
         results = json.dumps(report_to_dict(grading.report), ensure_ascii=False, default=str) if grading.report is not None else None
         values = (
             grading.learner, grading.exercise, grading.state, grading.score, grading.max_score, results,
-            _bounded(grading.message), round(grading.duration, 3), grading.content_hash, grading.grader_version,
+            bounded(grading.message), round(grading.duration, 3), grading.content_hash, grading.grader_version,
             grading.engine, grading.engine_version, grading.base_image_id, grading.submission, grading.attempt,
             grading.batch, grading.finished_at,
         )

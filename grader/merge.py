@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.gradebook import FILENAME, Gradebook, Grading
+from grader.gradebook import FILENAME, Gradebook
+from grader.rows import Grading
 
 
 class MergeError(Exception):

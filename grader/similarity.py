@@ -13,25 +13,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from itertools import combinations
+
+from grader.rows import Pair
 
 DEFAULT_THRESHOLD = 0.8
 _KEYWORD = re.compile(r"^([A-Za-z]+)(\s+|$)")
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Two learners whose Dockerfiles look alike."""
-
-    a: str
-    b: str
-    score: float  # weighted overlap, 0..1
-    shared: int  # normalised lines both have
-    lines_a: int
-    lines_b: int
-    rare: tuple[str, ...] = field(default=())  # shared lines few others wrote, rarest first
-    identical: bool = False  # the same after normalisation
 
 
 def normalise(text: str) -> list[str]:

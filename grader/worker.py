@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.gradebook import GRADED, GRADER_ERROR, NOT_GRADABLE, TIMED_OUT, report_from_dict, report_to_dict, result_from_dict, result_to_dict
+from grader.codec import report_from_dict, report_to_dict, result_from_dict, result_to_dict
 from grader.model import CheckResult, ExerciseSpec, Report, Status
+from grader.rows import GRADED, GRADER_ERROR, NOT_GRADABLE, TIMED_OUT
 
 INTERRUPTED = "interrupted"  # the batch itself is stopping: nothing is recorded
 EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 2, 130

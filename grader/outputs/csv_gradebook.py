@@ -5,27 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from grader.gradebook import Grading
 from grader.i18n import t
 from grader.model import ExerciseSpec
-from grader.outputs import clean, state_label
+from grader.outputs.common import Cohort, cell, number, state_label
+from grader.rows import Grading
 
+FILENAME = "gradebook.csv"
 FIXED = ["learner", "exercise", "state", "score", "max_score", "percent"]
 TRAILING = ["duration_s", "graded_at", "content_hash", "grader_version", "engine", "message"]
-
-
-def _cell(text: str) -> str:
-    """Text a spreadsheet will not run as a formula (a learner picks their folder name and their logs)."""
-    text = clean(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def _number(value: float | None) -> object:
-    """10.0 -> 10, 2.5 -> 2.5, None -> '' (not gradable: no number at all)."""
-    if value is None:
-        return ""
-    value = round(float(value), 3)
-    return int(value) if value.is_integer() else value
 
 
 def rows(exercise: ExerciseSpec, standing: dict[str, Grading]) -> tuple[list[str], list[dict[str, object]]]:
@@ -37,25 +24,26 @@ def rows(exercise: ExerciseSpec, standing: dict[str, Grading]) -> tuple[list[str
         earned = {r.spec.id: r.score for r in grading.report.results} if grading.final and grading.report else {}
         score, maximum = grading.score, grading.max_score or exercise.max_score
         row: dict[str, object] = {
-            "learner": _cell(learner), "exercise": grading.exercise, "state": state_label(grading.state),
-            "score": _number(score), "max_score": _number(maximum),
+            "learner": cell(learner), "exercise": grading.exercise, "state": state_label(grading.state),
+            "score": number(score), "max_score": number(maximum),
             "percent": "" if score is None or not maximum else round(100 * score / maximum, 1),
             "duration_s": round(grading.duration, 1), "graded_at": grading.finished_at, "content_hash": grading.content_hash,
-            "grader_version": grading.grader_version, "engine": grading.engine, "message": _cell(grading.message),
+            "grader_version": grading.grader_version, "engine": grading.engine, "message": cell(grading.message),
         }
         for check_id in check_ids:
-            row[check_id] = _number(earned.get(check_id))
+            row[check_id] = number(earned.get(check_id))
         table.append(row)
     return header, table
 
 
-def write(path: Path, exercise: ExerciseSpec, standing: dict[str, Grading]) -> Path:
+def write(out: Path, cohort: Cohort) -> list[Path]:
     """Write gradebook.csv."""
-    header, table = rows(exercise, standing)
+    path = out / FILENAME
+    header, table = rows(cohort.exercise, cohort.standing)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         # Column titles in the batch's language (check columns keep their ids, which never change).
         writer.writerow({name: t(f"csv.{name}") if name in FIXED + TRAILING else name for name in header})
         writer.writerows(table)
-    return path
+    return [path]

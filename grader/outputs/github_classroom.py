@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
-from grader.gradebook import Grading
-from grader.model import ExerciseSpec, Status
 from grader.i18n import t
-from grader.outputs import location_parts, title
-from grader.report import result_text
+from grader.model import ExerciseSpec, Status
+from grader.outputs.common import Cohort, location_parts, result_text, title, write_json
+from grader.rows import Grading
+
+FOLDER = "github-classroom"
 
 
 def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
@@ -41,3 +43,13 @@ def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
 def encoded(document: dict[str, Any]) -> str:
     """The base64 a workflow step puts in its `result` output."""
     return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+def write(out: Path, cohort: Cohort) -> list[Path]:
+    """github-classroom/LEARNER/results.json for every learner (a not-gradable one is an error)."""
+    written = []
+    for learner, grading in cohort.standing.items():
+        path = out / FOLDER / learner / "results.json"
+        write_json(results(grading, cohort.exercise), path)
+        written.append(path)
+    return written

@@ -12,12 +12,12 @@ from html import escape
 from pathlib import Path
 from typing import Iterable
 
-from grader.gradebook import STATE_LABELS, Grading
 from grader.i18n import current_language, t
 from grader.model import ExerciseSpec, Status
-from grader.outputs import clean, state_label, title
-from grader.report import exercise_title, points, result_text, status_label
-from grader.similarity import Pair
+from grader.outputs.common import Cohort, clean, exercise_title, points, result_text, state_label, status_label, title
+from grader.rows import STATE_LABELS, Grading, Pair
+
+FILENAME = "report.html"
 
 BINS = 10
 STATUS_CLASS = {Status.PASSED: "pass", Status.FAILED: "fail", Status.BLOCKED: "skip"}
@@ -218,8 +218,9 @@ def render(exercise: ExerciseSpec, standing: dict[str, Grading], pairs: Iterable
 """
 
 
-def write(path: Path, exercise: ExerciseSpec, standing: dict[str, Grading], pairs: Iterable[Pair] = ()) -> Path:
+def write(out: Path, cohort: Cohort) -> list[Path]:
     """Write report.html."""
+    path = out / FILENAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(exercise, standing, pairs), encoding="utf-8")
-    return path
+    path.write_text(render(cohort.exercise, cohort.standing, cohort.pairs), encoding="utf-8")
+    return [path]

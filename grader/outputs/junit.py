@@ -5,10 +5,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grader.gradebook import Grading
 from grader.model import ExerciseSpec, Status
-from grader.outputs import clean, title
-from grader.report import result_text
+from grader.outputs.common import Cohort, clean, result_text, title
+from grader.rows import Grading
+
+FILENAME = "junit.xml"
 
 
 def document(exercise: ExerciseSpec, standing: dict[str, Grading]) -> ET.Element:
@@ -47,10 +48,11 @@ def document(exercise: ExerciseSpec, standing: dict[str, Grading]) -> ET.Element
     return root
 
 
-def write(path: Path, exercise: ExerciseSpec, standing: dict[str, Grading]) -> Path:
+def write(out: Path, cohort: Cohort) -> list[Path]:
     """Write junit.xml."""
+    path = out / FILENAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    tree = ET.ElementTree(document(exercise, standing))
+    tree = ET.ElementTree(document(cohort.exercise, cohort.standing))
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
-    return path
+    return [path]

@@ -15,11 +15,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.gradebook import Grading
 from grader.i18n import t
 from grader.model import ExerciseSpec
-from grader.outputs import state_label
-from grader.outputs.csv_gradebook import _cell, _number
+from grader.outputs.common import Cohort, cell, number, state_label
+from grader.rows import Grading
 
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_IDENTITY = ["username", "email", "idnumber"]
@@ -108,7 +107,7 @@ def match(roster: list[RosterEntry], standing: dict[str, Grading]) -> Matched:
 
 def grade_cell(grading: Grading | None) -> object:
     """The points earned, or '' when there is no result (no submission, not gradable)."""
-    return "" if grading is None or not grading.final else _number(grading.score)
+    return "" if grading is None or not grading.final else number(grading.score)
 
 
 def assignment_title(exercise: ExerciseSpec, assignment: str | None) -> str:
@@ -125,16 +124,17 @@ def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     return path
 
 
-def write_all(
-    out: Path, exercise: ExerciseSpec, standing: dict[str, Grading], roster: list[RosterEntry], assignment: str | None = None,
-) -> tuple[list[Path], list[str]]:
-    """canvas.csv, moodle.csv and unmatched.csv in OUT; returns (files written, folders in no roster row)."""
-    matched = match(roster, standing)
-    title = assignment_title(exercise, assignment)
-    canvas = [[_cell(entry.get(name)) for name in CANVAS_IDENTITY] + [grade_cell(grading)] for entry, grading in matched.rows]
-    moodle = [[_cell(entry.get(name)) for name in MOODLE_IDENTITY] + [grade_cell(grading)] for entry, grading in matched.rows]
+def write(out: Path, cohort: Cohort) -> list[Path]:
+    """canvas.csv, moodle.csv and unmatched.csv in OUT when the batch has a roster (none without one)."""
+    if cohort.roster is None:
+        return []
+    standing = cohort.standing
+    matched = match(list(cohort.roster), standing)
+    title = assignment_title(cohort.exercise, cohort.assignment)
+    canvas = [[cell(entry.get(name)) for name in CANVAS_IDENTITY] + [grade_cell(grading)] for entry, grading in matched.rows]
+    moodle = [[cell(entry.get(name)) for name in MOODLE_IDENTITY] + [grade_cell(grading)] for entry, grading in matched.rows]
     unmatched = [
-        [_cell(learner), grade_cell(standing[learner]), state_label(standing[learner].state)]
+        [cell(learner), grade_cell(standing[learner]), state_label(standing[learner].state)]
         for learner in matched.unmatched
     ]
     written = [
@@ -142,4 +142,4 @@ def write_all(
         _write(Path(out) / "moodle.csv", MOODLE_IDENTITY + [title], moodle),
         _write(Path(out) / "unmatched.csv", [t("csv.folder"), t("csv.score"), t("csv.state")], unmatched),
     ]
-    return written, matched.unmatched
+    return written

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from grader.gradebook import Grading
-from grader.model import ExerciseSpec, Status
 from grader.i18n import t
-from grader.outputs import title
-from grader.report import result_text, score_line, status_label
+from grader.model import ExerciseSpec, Status
+from grader.outputs.common import Cohort, result_text, score_line, status_label, title, write_json
+from grader.rows import Grading
 
+FOLDER = "prairielearn"
 MAX_BYTES = 1_000_000
 MAX_TEST_TEXT = 8_000
 
@@ -53,3 +54,13 @@ def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
             test["output"] = ""
             test["message"] = _cut(test["message"], max(200, len(test["message"]) // 2))
     return document
+
+
+def write(out: Path, cohort: Cohort) -> list[Path]:
+    """prairielearn/LEARNER/results.json for every learner (a not-gradable one says so)."""
+    written = []
+    for learner, grading in cohort.standing.items():
+        path = out / FOLDER / learner / "results.json"
+        write_json(results(grading, cohort.exercise), path)
+        written.append(path)
+    return written

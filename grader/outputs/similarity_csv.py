@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Iterable
 
 from grader.i18n import t
-from grader.outputs.csv_gradebook import _cell
-from grader.similarity import Pair
+from grader.outputs.common import Cohort, cell
+
+FILENAME = "similarity.csv"
 
 
-def write(path: Path, pairs: Iterable[Pair]) -> Path:
-    """One row per pair, most suspicious first."""
+def write(out: Path, cohort: Cohort) -> list[Path]:
+    """One row per pair of alike Dockerfiles, most suspicious first."""
+    path = out / FILENAME
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -20,9 +21,9 @@ def write(path: Path, pairs: Iterable[Pair]) -> Path:
             t(f"csv.{name}")
             for name in ("rank", "learner_a", "learner_b", "score", "identical", "shared_lines", "lines_a", "lines_b", "rare_shared_lines")
         ])
-        for rank, p in enumerate(pairs, start=1):
+        for rank, p in enumerate(cohort.pairs, start=1):
             writer.writerow([
-                rank, _cell(p.a), _cell(p.b), p.score, t("csv.yes") if p.identical else t("csv.no"), p.shared, p.lines_a, p.lines_b,
-                _cell(" | ".join(p.rare)),
+                rank, cell(p.a), cell(p.b), p.score, t("csv.yes") if p.identical else t("csv.no"), p.shared, p.lines_a, p.lines_b,
+                cell(" | ".join(p.rare)),
             ])
-    return path
+    return [path]

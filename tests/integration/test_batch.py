@@ -19,7 +19,8 @@ import yaml
 
 from grader import spec
 from grader.engine.pool import default_url
-from grader.gradebook import FINAL_STATES, GRADED, TIMED_OUT, Gradebook
+from grader.gradebook import Gradebook
+from grader.rows import FINAL_STATES, GRADED, TIMED_OUT
 from grader.grading import grade, static_report
 from tests.integration.cohort import CLASS_OF_20, make_cohort
 from tests.integration.conftest import labelled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.gradebook import GRADED, NOT_GRADABLE, Grading
+from grader.rows import GRADED, NOT_GRADABLE, Grading
 from grader.model import CheckResult, ExerciseSpec, Report, Status
 
 

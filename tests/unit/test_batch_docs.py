@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from unit_helpers import REPO_ROOT
-from grader.batch_cli import parser
+from grader.cli.batch import parser
 
 DOCS = REPO_ROOT / "docs"
 

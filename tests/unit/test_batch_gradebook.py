@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 from batch_helpers import grading_of, report_of
-from grader.gradebook import GRADED, MAX_STORED_TEXT, NOT_GRADABLE, TIMED_OUT, Gradebook, report_from_dict, report_to_dict
+from grader.codec import MAX_STORED_TEXT, report_from_dict, report_to_dict
+from grader.gradebook import Gradebook
+from grader.rows import GRADED, NOT_GRADABLE, TIMED_OUT
 from grader.model import Status
-from grader.report import gradescope
+from grader.outputs.gradescope import gradescope
 
 
 def test_a_report_survives_the_round_trip_through_json(exercise):

@@ -12,9 +12,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from batch_helpers import grading_of
-from grader.gradebook import NOT_GRADABLE, TIMED_OUT
+from grader.rows import NOT_GRADABLE, TIMED_OUT
 from grader.model import Status
-from grader.outputs import github_classroom, prairielearn, write_all
+from grader.outputs import github_classroom, prairielearn
+from grader.outputs.registry import write_all
 from grader.outputs.html_report import histogram_svg, render
 from grader.similarity import Pair
 
@@ -133,3 +134,17 @@ def test_report_renders_in_a_headless_browser(tmp_path, exercise, standing):
     )
     assert all(name in completed.stdout for name in standing), completed.stderr[-500:]
     assert "<svg" in completed.stdout
+
+
+def test_every_format_module_is_registered_once():
+    """A format is one module with `write(out, cohort)` and one entry in the registry: none is written by hand elsewhere."""
+    from pathlib import Path
+
+    from grader.outputs import registry
+
+    folder = Path(registry.__file__).parent
+    not_formats = {"__init__", "common", "registry", "terminal"}  # terminal: the grade command's console, not a file of a batch
+    modules = {path.stem for path in folder.glob("*.py")} - not_formats
+    registered = [writer.__module__.rsplit(".", 1)[1] for writer in registry.FORMATS.values()]
+    assert sorted(registered) == sorted(modules)
+    assert all(writer.__name__ == "write" for writer in registry.FORMATS.values())

@@ -14,7 +14,8 @@ from batch_helpers import report_of
 from grader import batch as batch_module
 from grader.batch import BatchOptions, Task, run
 from grader.engine.pool import Engine
-from grader.gradebook import GRADED, GRADER_ERROR, NOT_GRADABLE, TIMED_OUT, Gradebook
+from grader.gradebook import Gradebook
+from grader.rows import GRADED, GRADER_ERROR, NOT_GRADABLE, TIMED_OUT
 from grader.model import Status
 from grader.worker import Attempt
 

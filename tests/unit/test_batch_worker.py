@@ -7,7 +7,7 @@ import sys
 import time
 
 from unit_helpers import LABS, NO_ENGINE, REPO_ROOT, SOLUTION
-from grader.gradebook import NOT_GRADABLE
+from grader.rows import NOT_GRADABLE
 from grader.model import CheckResult, Status
 from grader.worker import Children, _stop, grade_in_subprocess, infrastructure_problem, partial_report
 

@@ -11,10 +11,11 @@ import pytest
 
 from unit_helpers import SOLUTION, STARTER
 from grader import cli, watch
+from grader.cli import grade as grade_command
 from grader.i18n import set_language
 from grader.model import CheckResult, Report, Status
 from grader.progress_store import ProgressStore, store_path
-from grader.report import hint_levels
+from grader.outputs.common import hint_levels
 
 
 @pytest.fixture(autouse=True)
@@ -339,8 +340,8 @@ def test_watch_ignores_a_quiet_folder():
 @pytest.fixture
 def fake_grading(monkeypatch, exercise):
     """`python -m grader exercise-01` with the engine replaced by a report losing expose-port's 10 points."""
-    monkeypatch.setattr(cli, "connect", lambda: object())
-    monkeypatch.setattr(cli, "grade", lambda exercise_, submission, **kwargs: all_but(exercise, "expose-port"))
+    monkeypatch.setattr(grade_command, "connect", lambda: object())
+    monkeypatch.setattr(grade_command, "grade", lambda exercise_, submission, **kwargs: all_but(exercise, "expose-port"))
 
 
 @pytest.mark.parametrize("extra, environment, recorded", [((), {}, True), (("--no-record",), {}, False), ((), {"CI": "true"}, False)])

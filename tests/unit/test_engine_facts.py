@@ -242,9 +242,9 @@ def test_podman_format_follows_containers_conf(monkeypatch, tmp_path):
 
 
 def test_provenance_survives_the_gradebook_and_reaches_gradescope():
-    from grader.gradebook import report_from_dict, report_to_dict
+    from grader.codec import report_from_dict, report_to_dict
     from grader.model import ExerciseSpec, Report
-    from grader.report import gradescope
+    from grader.outputs.gradescope import gradescope
 
     provenance = {"engine": "Podman", "engine_version": "4.3.1", "api": "1.41", "os_arch": "linux/amd64", "builder": "buildah"}
     report = Report(ExerciseSpec(id="exercise-01", title="t", folder="f", port=5001, checks=()), Path("x"), provenance=provenance)

@@ -11,7 +11,7 @@ from unit_helpers import LABS, REPO_ROOT
 from grader import spec
 from grader.grading import static_report
 from grader.i18n import catalog, set_language
-from grader.report import result_text
+from grader.outputs.common import result_text
 
 EXERCISES = spec.load(LABS)
 LANGUAGES = ("en", "ko")

@@ -12,7 +12,8 @@ from rich.console import Console
 from grader import cli, spec
 from grader.i18n import set_language
 from grader.model import CheckResult, Report, Status
-from grader.report import gradescope, render_terminal
+from grader.outputs.gradescope import gradescope
+from grader.outputs.terminal import render_terminal
 from grader.spec import SpecError
 
 LADDER = ["a nudge", "the idea: https://docs.docker.com/reference/dockerfile/#expose", "`EXPOSE 5001`"]

@@ -14,7 +14,7 @@ from unit_helpers import GOOD_DOCKERFILE, LABS, REPO_ROOT
 from grader import cli, i18n
 from grader.i18n import LOCALES, catalog, placeholders, set_language
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
-from grader.report import render_terminal
+from grader.outputs.terminal import render_terminal
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 LANGUAGE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")

@@ -14,9 +14,10 @@ import pytest
 
 from batch_helpers import grading_of
 from unit_helpers import REPO_ROOT
-from grader.gradebook import NOT_GRADABLE, TIMED_OUT
+from grader.rows import NOT_GRADABLE, TIMED_OUT
 from grader.model import Status
-from grader.outputs import github_classroom, write_all
+from grader.outputs import github_classroom
+from grader.outputs.registry import write_all
 
 import yaml
 

@@ -12,11 +12,12 @@ import pytest
 
 from batch_helpers import grading_of
 from unit_helpers import REPO_ROOT
-from grader.batch_cli import parser
-from grader.gradebook import NOT_GRADABLE, Gradebook
+from grader.cli.batch import parser
+from grader.gradebook import Gradebook
+from grader.rows import NOT_GRADABLE
 from grader.i18n import set_language
 from grader.model import Status
-from grader.outputs import write_all
+from grader.outputs.registry import write_all
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_labkit_lang_is_documented():
 
 
 def test_batch_terminal_lines_follow_the_language(exercise, korean):
-    from grader.batch_cli import line_of
+    from grader.cli.batch import line_of
 
     line = line_of(grading_of(exercise, "jun", state=NOT_GRADABLE, message="engine gone"), retrying=True)
     assert line.startswith("jun: 채점 불가 (다른 엔진에서 다시 시도)")

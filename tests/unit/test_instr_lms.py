@@ -7,10 +7,10 @@ import csv
 import pytest
 
 from batch_helpers import grading_of
-from grader.batch_cli import parser
-from grader.gradebook import NOT_GRADABLE
+from grader.cli.batch import parser
+from grader.rows import NOT_GRADABLE
 from grader.model import Status
-from grader.outputs import write_all
+from grader.outputs.registry import write_all
 from grader.outputs.lms import CANVAS_IDENTITY, RosterError, load_roster
 
 CANVAS_EXPORT = """\ufeffStudent,ID,SIS User ID,SIS Login ID,Section,Lab 1 (1234),folder

@@ -10,9 +10,10 @@ from batch_helpers import grading_of
 from unit_helpers import LABS, REPO_ROOT
 from grader import cli
 from grader.batch import BatchOptions, parse_shard, plan, shard_of
-from grader.gradebook import NOT_GRADABLE, Gradebook
+from grader.gradebook import Gradebook
+from grader.rows import NOT_GRADABLE
 from grader.model import Status
-from grader.outputs import write_all
+from grader.outputs.registry import write_all
 
 CLASS = [f"learner-{n:02d}" for n in range(20)] + ["김민지", "O'Brien"]
 

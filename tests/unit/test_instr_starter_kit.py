@@ -49,7 +49,7 @@ def test_no_solution_line_anywhere_in_the_kit(kit):
 
 
 def test_the_kit_has_what_a_learner_needs(kit):
-    for name in ("exercises/exercise-01/Dockerfile", "exercises/exercise-06/compose.yaml", "grader/cli.py", "labs.yaml",
+    for name in ("exercises/exercise-01/Dockerfile", "exercises/exercise-06/compose.yaml", "grader/cli/__init__.py", "labs.yaml",
                  "docs/instructors.md", "Makefile", "pyproject.toml", "scripts/setup.sh", "README.md", "tests/unit/unit_helpers.py"):
         assert (kit / name).is_file(), name
     assert not (kit / "tests" / "integration").exists()

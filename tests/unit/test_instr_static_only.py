@@ -11,6 +11,7 @@ import pytest
 
 from unit_helpers import NO_ENGINE, REPO_ROOT, SOLUTION, STARTER
 from grader import cli
+from grader.cli import grade as grade_command
 from grader.grading import _uses_engine
 from grader.i18n import set_language
 
@@ -24,7 +25,7 @@ def no_engine(monkeypatch):
         raise AssertionError("--static-only tried to reach a Docker engine")
 
     monkeypatch.setattr(docker.api.client.APIClient, "__init__", refuse)
-    monkeypatch.setattr(cli, "connect", refuse)
+    monkeypatch.setattr(grade_command, "connect", refuse)
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
 
 

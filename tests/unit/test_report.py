@@ -11,7 +11,9 @@ from rich.console import Console
 
 from grader import __version__
 from grader.model import CheckResult, CheckSpec, ExerciseSpec, Report, Status
-from grader.report import MAX_TOTAL_OUTPUT, gradescope, points, render_terminal, result_text, score_line, write_json
+from grader.outputs.common import points, result_text, score_line, write_json
+from grader.outputs.gradescope import MAX_TOTAL_OUTPUT, gradescope
+from grader.outputs.terminal import render_terminal
 
 PASS_SPEC = CheckSpec("base-image", "base_image", 10, "FROM a slim image", hint="Use python:3.11-slim.")
 FAIL_SPEC = CheckSpec("cmd-exec-form", "exec_form_cmd", 5, "CMD in exec form", hint="Write CMD as a JSON array.")

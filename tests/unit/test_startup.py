@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from grader import cli
+from grader.cli import grade as grade_command
 from grader.startup import importing, leaving
 
 
@@ -46,7 +47,7 @@ def test_leaving_keeps_the_exit_code_and_freezes():
 
 def test_the_cli_imports_no_renderer_before_grading():
     """rich and the report (~30 ms) are imported while the app starts, not ahead of the build."""
-    code = "import sys, grader.cli; print(sorted(m for m in ('rich', 'grader.report', 'grader.engine.compose') if m in sys.modules))"
+    code = "import sys, grader.cli; print(sorted(m for m in ('rich', 'grader.outputs.terminal', 'grader.engine.compose') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -72,13 +73,13 @@ def test_plain_progress_only_where_rich_would_see_no_terminal(tty, environment, 
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    assert cli.plain_progress(_Stream(tty)) is plain
+    assert grade_command.plain_progress(_Stream(tty)) is plain
 
 
 def test_a_closed_stream_gets_plain_progress():
     stream = io.StringIO()
     stream.close()
-    assert cli.plain_progress(stream) is True
+    assert grade_command.plain_progress(stream) is True
 
 
 def test_the_deferred_console_is_made_on_first_use():

@@ -12,16 +12,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader import spec
-from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, parse_shard, run
+from grader.batch import DEFAULT_TIMEOUT, BatchOptions, BatchResult, Listener, parse_shard
+from grader.batch import run as run_batch
+from grader.cli.class_outputs import print_roster_summary, template_dockerfile
+from grader.cli.common import EXIT_DONE, EXIT_INTERRUPTED, EXIT_NOT_GRADABLE
 from grader.engine.pool import Engine, describe, make_engines
+from grader.gradebook import FILENAME, Gradebook
 from grader.i18n import available_languages, set_language, t
-from grader.gradebook import FILENAME, GRADED, NOT_GRADABLE, STATE_LABELS, Gradebook, Grading
-from grader.outputs import state_label, write_all
-from grader.outputs.lms import RosterError, load_roster, match
-from grader.report import points
+from grader.model import ExerciseSpec
+from grader.outputs.common import points, state_label
+from grader.outputs.lms import RosterEntry, load_roster
+from grader.outputs.registry import write_all
+from grader.rows import GRADED, NOT_GRADABLE, STATE_LABELS, Grading, Pair
 from grader.similarity import DEFAULT_THRESHOLD, similar_pairs
-
-EXIT_DONE, EXIT_NOT_GRADABLE, EXIT_INTERRUPTED = 0, 2, 130
 
 
 def default_jobs() -> int:
@@ -65,12 +68,14 @@ class PlainListener(Listener):
         self.console.print(t("batch.start", total=total, skipped=skipped), markup=False)
 
     def eta(self) -> str:
+        """`ETA 3m05s` from the pace so far; `ETA -` before the first result and after the last."""
         if not self.done or self.done >= self.total:
             return "ETA -"
         seconds = (time.monotonic() - self.started) / self.done * (self.total - self.done)
         return f"ETA {int(seconds // 60)}m{int(seconds % 60):02d}s"
 
     def counts_text(self) -> str:
+        """`3 graded, 1 not gradable`: how many ended in each state so far (graded always shown)."""
         return ", ".join(f"{n} {state_label(s)}" for s, n in self.counts.items() if n or s == GRADED)
 
     def finish(self, grading: Grading, retrying: bool) -> None:
@@ -112,6 +117,7 @@ class RichListener(PlainListener):
             self.bar.update(self.task_id, completed=self.done, counts=self.counts_text())
 
     def close(self) -> None:
+        """Stop the bar, leaving its last state on the terminal."""
         self.bar.stop()
 
 
@@ -126,15 +132,6 @@ def line_of(grading: Grading, retrying: bool = False) -> str:
     return t("batch.line", learner=grading.learner, head=head, state=state, seconds=grading.duration, engine=grading.engine, note=note)
 
 
-def template_dockerfile(labs: Path | None, exercise) -> str:
-    """The starter's Dockerfile, whose lines do not count as alike."""
-    root = labs.resolve().parent if labs else spec.default_labs_path().parent
-    try:
-        return (root / exercise.folder / "Dockerfile").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 def dockerfiles_of(result: BatchResult) -> dict[str, str]:
     """learner -> Dockerfile text, for the submissions that have one."""
     texts = {}
@@ -146,9 +143,33 @@ def dockerfiles_of(result: BatchResult) -> dict[str, str]:
     return texts
 
 
-def main(argv: list[str], err: Console) -> int:
+def run(argv: list[str], err: Console) -> int:
     """Run `python -m grader batch`; returns the exit code."""
     args = parser().parse_args(argv)
+    checked = check_arguments(args, err)
+    if isinstance(checked, int):
+        return checked
+    exercise, shard, roster = checked
+    engines = make_engines(args.engine, args.jobs)
+    for engine in engines:
+        engine.connect()
+    if all(engine.dead for engine in engines):
+        err.print(t("batch.no_engine", engines=describe(engines)), markup=False)
+        return EXIT_NOT_GRADABLE
+    options = options_of(args, exercise, shard)
+    result, pairs, standing = grade_and_write(options, engines, args, roster, err)
+    out = Console(highlight=False, soft_wrap=True)
+    print_summary(out, exercise, result, pairs, options, engines)
+    if roster is not None:
+        print_roster_summary(out, roster, standing)
+    if result.interrupted:
+        err.print(t("batch.interrupted"), markup=False)
+        return EXIT_INTERRUPTED
+    return EXIT_NOT_GRADABLE if result.not_gradable() else EXIT_DONE
+
+
+def check_arguments(args: argparse.Namespace, err: Console) -> tuple[ExerciseSpec, tuple[int, int] | None, list[RosterEntry] | None] | int:
+    """(exercise, shard, roster) the arguments name, or the exit code after saying what is wrong; no engine is asked yet."""
     if args.jobs < 1:
         err.print(t("batch.bad_jobs"), markup=False)
         return EXIT_NOT_GRADABLE
@@ -166,26 +187,31 @@ def main(argv: list[str], err: Console) -> int:
     except ValueError as error:  # RosterError is one
         err.print(t("cli.error", error=error), markup=False)
         return EXIT_NOT_GRADABLE
-    engines = make_engines(args.engine, args.jobs)
-    for engine in engines:
-        engine.connect()
-    if all(engine.dead for engine in engines):
-        err.print(t("batch.no_engine", engines=describe(engines)), markup=False)
-        return EXIT_NOT_GRADABLE
+    return exercise, shard, roster
+
+
+def options_of(args: argparse.Namespace, exercise: ExerciseSpec, shard: tuple[int, int] | None) -> BatchOptions:
+    """The batch's options; --lang and --builder reach the grading processes through their environment."""
     labs = (args.labs or spec.default_labs_path()).resolve()
     if args.lang:
         set_language(args.lang)
         os.environ["LABKIT_LANG"] = args.lang  # the grading processes' messages follow it
     if args.builder:
         os.environ["LABKIT_BUILDER"] = args.builder  # what every grading process reads, as a learner's shell would set it
-    options = BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade, shard=shard)
-    out = Console(highlight=False, soft_wrap=True)
+    return BatchOptions(exercise, labs, args.submissions.resolve(), args.out.resolve(), args.timeout, args.build_timeout, args.regrade, shard=shard)
+
+
+def grade_and_write(
+    options: BatchOptions, engines: list[Engine], args: argparse.Namespace, roster: list[RosterEntry] | None, err: Console,
+) -> tuple[BatchResult, list[Pair], dict[str, Grading]]:
+    """Grade what changed, then write every output from the gradebook; returns (result, alike pairs, each learner's standing)."""
+    exercise = options.exercise
     listener = RichListener(err) if err.is_terminal else PlainListener(err)
     err.print(t("batch.engines", engines=describe(engines)), markup=False)
     gradebook = Gradebook.in_folder(options.out)
     try:
         try:
-            result = run(options, engines, gradebook, listener=listener)
+            result = run_batch(options, engines, gradebook, listener=listener)
         finally:
             if isinstance(listener, RichListener):
                 listener.close()
@@ -194,25 +220,10 @@ def main(argv: list[str], err: Console) -> int:
         write_all(options.out, exercise, standing, pairs, roster, args.assignment)
     finally:
         gradebook.close()
-    print_summary(out, exercise, result, pairs, options, engines)
-    if roster is not None:
-        print_roster_summary(out, roster, standing)
-    if result.interrupted:
-        err.print(t("batch.interrupted"), markup=False)
-        return EXIT_INTERRUPTED
-    return EXIT_NOT_GRADABLE if result.not_gradable() else EXIT_DONE
+    return result, pairs, standing
 
 
-def print_roster_summary(out: Console, roster, standing) -> None:
-    """Who in the roster has no result, and which folders no roster row claims (listed, never dropped)."""
-    matched = match(roster, standing)
-    missing = [entry for entry, grading in matched.rows if grading is None or not grading.final]
-    out.print(t("batch.roster", learners=len(matched.rows), missing=len(missing)), markup=False)
-    if matched.unmatched:
-        out.print(t("batch.unmatched", count=len(matched.unmatched), folders=", ".join(matched.unmatched)), markup=False)
-
-
-def print_summary(out: Console, exercise, result: BatchResult, pairs, options: BatchOptions, engines: list[Engine]) -> None:
+def print_summary(out: Console, exercise: ExerciseSpec, result: BatchResult, pairs: list[Pair], options: BatchOptions, engines: list[Engine]) -> None:
     """What the batch did, the regrade diff, alike pairs and where the outputs are."""
     counts = result.counts()
     states = ", ".join(f"{counts[s]} {state_label(s)}" for s in STATE_LABELS)
@@ -234,53 +245,3 @@ def print_summary(out: Console, exercise, result: BatchResult, pairs, options: B
     if left:
         out.print(t("batch.left_not_gradable", learners=", ".join(left)), markup=False)
     out.print(t("batch.outputs", out=options.out, gradebook=FILENAME), markup=False)
-
-
-
-def merge_parser() -> argparse.ArgumentParser:
-    """The merge command's arguments (help in the current language)."""
-    p = argparse.ArgumentParser(prog="python -m grader merge", description=t("merge.description"), epilog=t("merge.epilog"))
-    p.add_argument("shards", type=Path, nargs="+", metavar="DIR", help=t("merge.help_shards"))
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help=t("batch.help_out"))
-    p.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD, metavar="SCORE", help=t("batch.help_similarity", default=DEFAULT_THRESHOLD))
-    p.add_argument("--roster", type=Path, metavar="FILE", help=t("batch.help_roster"))
-    p.add_argument("--assignment", metavar="TITLE", help=t("batch.help_assignment"))
-    p.add_argument("--labs", type=Path, help=t("cli.help_labs"))
-    p.add_argument("--lang", choices=available_languages(), help=t("batch.help_lang"))
-    return p
-
-
-def merge_main(argv: list[str], err: Console) -> int:
-    """Run `python -m grader merge`; returns the exit code (0 merged, 2 refused)."""
-    from grader.merge import MergeError, merge
-
-    args = merge_parser().parse_args(argv)
-    if args.lang:
-        set_language(args.lang)
-    try:
-        roster = load_roster(args.roster) if args.roster else None
-        exercise_id, standing = merge(args.shards, args.out)
-    except (MergeError, RosterError) as error:
-        err.print(t("cli.error", error=error), markup=False)
-        return EXIT_NOT_GRADABLE
-    exercise = spec.find_exercise(spec.load(args.labs), exercise_id)
-    if exercise is None:
-        err.print(t("merge.unknown_exercise", exercise=exercise_id), markup=False)
-        return EXIT_NOT_GRADABLE
-    texts = {}
-    for learner, grading in standing.items():
-        try:
-            texts[learner] = (Path(grading.submission) / "Dockerfile").read_text(encoding="utf-8", errors="replace")[:200_000]
-        except OSError:
-            pass  # that shard's submissions are not on this machine: no similarity for this learner
-    pairs = similar_pairs(texts, template_dockerfile(args.labs, exercise), args.similarity)
-    write_all(args.out.resolve(), exercise, standing, pairs, roster, args.assignment)
-    out = Console(highlight=False, soft_wrap=True)
-    states = ", ".join(f"{sum(1 for g in standing.values() if g.state == s)} {state_label(s)}" for s in STATE_LABELS)
-    out.print(t("merge.summary", exercise=exercise.id, shards=len(args.shards), learners=len(standing), states=states), markup=False)
-    if len(texts) < len(standing):
-        out.print(t("merge.alike_partial", compared=len(texts), learners=len(standing)), markup=False)
-    if roster is not None:
-        print_roster_summary(out, roster, standing)
-    out.print(t("batch.outputs", out=args.out.resolve(), gradebook=FILENAME), markup=False)
-    return EXIT_DONE
