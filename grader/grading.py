@@ -10,8 +10,7 @@ from typing import Any, Callable
 
 from grader import dockerfile as dockerfile_module
 from grader.checks import registry
-from grader.checks.dockerfile_rules import final_base
-from grader.dockerfile import image_of
+from grader.dockerfile import final_base, image_of
 from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base
 from grader.context import NEEDS, Context, RunState, copy_submission
@@ -229,7 +228,7 @@ def _refuse_dropped_healthcheck(ctx: Context) -> None:
 
 def final_base_reference(ctx: Context) -> str | None:
     """The image the final stage starts from, following `FROM <earlier stage>` references."""
-    instruction = final_base(ctx)
+    instruction = final_base(ctx.dockerfile)
     return image_of(instruction.value) if instruction else None
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.checks.dockerfile_rules import PIP_INSTALL, base_python_too_old
 from grader.context import Context
+from grader.dockerfile import PIP_INSTALL, base_python_too_old
 from grader.i18n import t
 from grader.model import Outcome
 

@@ -2,67 +2,17 @@
 
 from __future__ import annotations
 
-import fnmatch
 import tempfile
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.checks.dockerfile_rules import PIP_INSTALL, reads_requirements, shlex_words
 from grader.checks.image import image_config
 from grader.context import Context, copy_submission
-from grader.dockerfile import Instruction
+from grader.dockerfile import PIP_INSTALL, Instruction, brings, dependency_install, first_code_copy, quote_instruction
 from grader.i18n import t
 from grader.model import Outcome
-
-
-def copy_sources(instruction: Instruction) -> list[str] | None:
-    """The build-context sources of a COPY/ADD, or None when it copies from a stage or an image."""
-    words = instruction.json_args()
-    if words is None:
-        words = shlex_words(instruction.value)
-    flags = [w for w in words if w.startswith("--")]
-    if any(flag.startswith("--from") for flag in flags):
-        return None
-    operands = [w for w in words if not w.startswith("--")]
-    return operands[:-1]
-
-
-def brings(instruction: Instruction, filename: str) -> bool:
-    """True when a COPY/ADD of the build context puts FILENAME (at the context's root) into the image."""
-    if instruction.keyword not in ("COPY", "ADD"):
-        return False
-    for source in copy_sources(instruction) or []:
-        cleaned = source.strip()
-        while cleaned.startswith("./"):
-            cleaned = cleaned[2:]
-        cleaned = cleaned.rstrip("/")
-        # `.` (or `./`, or `*`) is the whole context, the file included.
-        if cleaned in ("", ".") or fnmatch.fnmatchcase(filename, cleaned):
-            return True
-    return False
-
-
-def _pip_steps(instructions: list[Instruction]) -> list[Instruction]:
-    return [ins for ins in instructions if ins.keyword == "RUN" and PIP_INSTALL.search(ins.value)]
-
-
-def dependency_install(instructions: list[Instruction], requirements: str) -> Instruction | None:
-    """The RUN that installs the requirements file (the first pip install when none names it)."""
-    installs = _pip_steps(instructions)
-    reading = [ins for ins in installs if reads_requirements(ins.value, requirements)]
-    return (reading or installs or [None])[0]
-
-
-def first_code_copy(instructions: list[Instruction], app_file: str) -> Instruction | None:
-    """The first COPY/ADD that brings the app's code into the image."""
-    return next((ins for ins in instructions if brings(ins, app_file)), None)
-
-
-def _quote(instruction: Instruction, limit: int = 70) -> str:
-    text = f"{instruction.keyword} {instruction.value}"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _layout(ctx: Context, params: Mapping[str, Any]) -> tuple[str, str, list[Instruction], Instruction | None]:
@@ -85,9 +35,9 @@ def deps_before_code(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         return Outcome.fail(
             t(
                 "deps_before_code.code_first",
-                copy=_quote(code_copy),
+                copy=quote_instruction(code_copy),
                 copy_line=code_copy.line,
-                install=_quote(install),
+                install=quote_instruction(install),
                 install_line=install.line,
                 requirements=requirements,
             ),
@@ -95,7 +45,7 @@ def deps_before_code(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         )
     if not any(brings(ins, requirements) for ins in stage if ins.line < install.line):
         return Outcome.fail(
-            t("deps_before_code.no_requirements_copy", install=_quote(install), requirements=requirements),
+            t("deps_before_code.no_requirements_copy", install=quote_instruction(install), requirements=requirements),
             install.location,
         )
     return Outcome.ok(
@@ -160,13 +110,13 @@ def rebuild_uses_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         after = pip_history_entry(history(ctx, rebuilt.image_id), requirements)
         if before is None or after is None:
             return Outcome.fail(t("rebuild_uses_cache.no_install", requirements=requirements, **times))
-        step = _quote(install) if install else (before.get("CreatedBy") or "pip install")[-70:]
+        step = quote_instruction(install) if install else (before.get("CreatedBy") or "pip install")[-70:]
         if _install_from_cache(rebuilt, install, before, after):
             return Outcome.ok(t("rebuild_uses_cache.ok", step=step, **times), install_where)
         culprit = first_code_copy(stage, app_file)
         if culprit is not None and install is not None and culprit.line < install.line:
             return Outcome.fail(
-                t("rebuild_uses_cache.invalidated_by", step=step, copy=_quote(culprit), copy_line=culprit.line, **times),
+                t("rebuild_uses_cache.invalidated_by", step=step, copy=quote_instruction(culprit), copy_line=culprit.line, **times),
                 culprit.location,
             )
         return Outcome.fail(t("rebuild_uses_cache.rebuilt", step=step, **times), install_where)

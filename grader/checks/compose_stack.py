@@ -25,6 +25,7 @@ from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome
 from grader.errors import EngineUnavailable
+from grader.text import shorten
 
 DEFAULT_FILE = "compose.yaml"
 DEFAULT_TIMEOUT = 120.0
@@ -188,7 +189,7 @@ def compose_healthcheck(ctx: Context, params: Mapping[str, Any]) -> Outcome:
             return Outcome.fail(t("compose_healthcheck.tool", tool=tool, port=port), location=where)
     if str(port) not in command:
         return Outcome.fail(t("compose_healthcheck.no_port", port=port), location=where)
-    shown = command if len(command) <= 70 else command[:69] + "…"
+    shown = shorten(command, 70)
     return Outcome.ok(t("compose_healthcheck.ok", service=service_name, command=shown), location=where)
 
 

@@ -16,19 +16,17 @@ from typing import Any, Mapping
 
 
 from grader.checks import register
-from grader.checks.dockerfile_rules import shlex_words
 from grader.checks.efficiency import SavedImageTimeout, save_and_read
 from grader.checks.image import image_config
-from grader.checks.multistage import copy_bringing
-from grader.checks.runtime import _same_prediction, answer_excerpt, describe_listeners, short_text, diagnose_not_answering, source_location
+from grader.checks.runtime import _same_prediction, answer_excerpt, describe_listeners, diagnose_not_answering, source_location
 from grader.context import Context, RunState
-from grader.dockerfile import Instruction
+from grader.dockerfile import copy_bringing, declared_args, instruction_naming, runs_in_shell, shlex_words
 from grader.errors import ContainerRefused
 from grader.i18n import t
 from grader.model import Outcome
+from grader.text import shorten
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-SHELLS = ("/bin/sh", "sh", "/bin/bash", "bash")
 MASK = "•••"
 # The useful part of the engine's refusal to start a container ("exec: ...: not found in $PATH").
 START_ERROR = re.compile(r"(exec: .*?)(?:: unknown)?$")
@@ -93,13 +91,6 @@ def image_environment(ctx: Context) -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
-def _instruction_naming(ctx: Context, keywords: tuple[str, ...], name: str) -> Instruction | None:
-    if ctx.dockerfile is None:
-        return None
-    found = [ins for ins in ctx.dockerfile.final_stage() if ins.keyword in keywords and name in ins.value]
-    return found[-1] if found else None
-
-
 @register("image_env_settings", needs="image", required_params=("names",))
 def image_env_settings(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The image's environment (Config.Env) gives each named setting a default."""
@@ -113,7 +104,7 @@ def image_env_settings(ctx: Context, params: Mapping[str, Any]) -> Outcome:
             envs[-1].location if envs else None,
         )
     shown = ", ".join(f"{name}={environment[name]}" for name in names)
-    where = _instruction_naming(ctx, ("ENV",), names[0])
+    where = instruction_naming(ctx.dockerfile, ("ENV",), names[0])
     return Outcome.ok(t("image_env_settings.ok", settings=shown), where.location if where else None)
 
 
@@ -148,7 +139,7 @@ def start_second(
     except ContainerRefused as error:
         text = error.detail
         found = START_ERROR.search(text)
-        return None, None, short_text(found.group(1) if found else text, 300)
+        return None, None, shorten(found.group(1) if found else text, 301, single_line=True)
     path = _ready_path(ctx)
     deadline = time.monotonic() + timeout
     elsewhere_seen = 0
@@ -200,7 +191,7 @@ def _predict(running: Any, path: str, features: list[float]) -> tuple[Any, str]:
     try:
         response = running.request("POST", path, json={"features": features}, timeout=10.0)
     except Exception as error:  # a transport failure is the app's problem here
-        return None, f"{type(error).__name__}: {short_text(error, 200)}"
+        return None, f"{type(error).__name__}: {shorten(error, 201, single_line=True)}"
     answer = _json(response)
     if response.status_code != 200 or not isinstance(answer, dict):
         return None, f"HTTP {response.status_code}: {answer_excerpt(response, 200)}"
@@ -296,7 +287,7 @@ def args_reach_server(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if not wrong:
         return Outcome.ok(t("args_reach_server.ok", args=shown, effect=", ".join(f"{k}={v!r}" for k, v in expected.items())))
     seen = ", ".join(f"{k}={v!r}" for k, v in wrong.items())
-    if len(entrypoint) >= 2 and entrypoint[0] in SHELLS and entrypoint[1] == "-c":
+    if runs_in_shell(entrypoint):
         return Outcome.fail(t("args_reach_server.shell_form", args=shown, seen=seen), where)
     return Outcome.fail(t("args_reach_server.ignored", args=shown, seen=seen), where)
 
@@ -304,21 +295,11 @@ def args_reach_server(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 # -- build arguments ------------------------------------------------------------------------
 
 
-def declared_args(ctx: Context) -> dict[str, Instruction]:
-    """ARG name -> its (last) declaration."""
-    declared: dict[str, Instruction] = {}
-    for instruction in ctx.dockerfile.find("ARG") if ctx.dockerfile else []:
-        words = shlex_words(instruction.value)
-        for word in words:
-            declared[word.split("=", 1)[0]] = instruction
-    return declared
-
-
 @register("build_arg_changes_build", needs="image", required_params=("arg",))
 def build_arg_changes_build(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """Building again with `--build-arg ARG=<value>` puts the value into the image (Config.Env or a label)."""
     name = str(params["arg"])
-    declaration = declared_args(ctx).get(name)
+    declaration = declared_args(ctx.dockerfile).get(name)
     if declaration is None:
         return Outcome.fail(t("build_arg_changes_build.not_declared", arg=name))
     value = f"{params.get('prefix', 'graded-')}{uuid.uuid4().hex[:8]}"
@@ -394,7 +375,7 @@ def scan_image_for(ctx: Context, image_id: str, secrets: dict[str, str], timeout
     def line_naming(text: str) -> str | None:
         for name in secrets:
             if name in text:
-                found = _instruction_naming(ctx, ("ENV", "ARG", "RUN", "LABEL"), name)
+                found = instruction_naming(ctx.dockerfile, ("ENV", "ARG", "RUN", "LABEL"), name)
                 if found:
                     return found.location
         return None
@@ -409,10 +390,10 @@ def scan_image_for(ctx: Context, image_id: str, secrets: dict[str, str], timeout
     for entry in saved.config.get("history") or []:
         created = str(entry.get("created_by", ""))
         if any(value in created for value in values):
-            findings.append(Finding("history", short_text(_mask(created, values), 120), line_naming(created)))
+            findings.append(Finding("history", shorten(_mask(created, values), 121, single_line=True), line_naming(created)))
     for tar_name, hits in saved.found.items():
         for path, _ in hits:
-            culprit = copy_bringing(ctx, path)
+            culprit = copy_bringing(ctx.dockerfile, path)
             findings.append(Finding("file", path, culprit.location if culprit else None))
     return findings
 
@@ -430,7 +411,7 @@ def no_secret_in_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if not secrets:
         return Outcome.ok(t("no_secret_in_image.nothing", file=filename))
     images = [(ctx.build.image_id, "")]
-    declared = {name: ins for name, ins in declared_args(ctx).items() if name in secrets}
+    declared = {name: ins for name, ins in declared_args(ctx.dockerfile).items() if name in secrets}
     if declared:
         built = ctx.session.build(
             ctx.build_dir or ctx.submission, ctx.dockerfile, ctx.build_timeout, buildargs={name: secrets[name] for name in declared}

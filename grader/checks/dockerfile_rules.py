@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import datetime
 import re
-import shlex
 from typing import Any, Mapping
 
 from grader.checks import register
 from grader.context import Context
-from grader.dockerfile import image_of
+from grader.dockerfile import (
+    OFFICIAL_PYTHON, final_base, image_of, pip_installs, python_version, python_version_of_tag, reads_requirements, shlex_words,
+    split_image_reference, version_text,
+)
 from grader.i18n import t
 from grader.model import Outcome
 
 TODO_PATTERN = re.compile(r"\bTODO\b")
-PIP_INSTALL = re.compile(r"\bpip3?(\.\d+)?\s+install\b|\bpython3?(\.\d+)?\s+-m\s+pip\s+install\b")
-OFFICIAL_PYTHON = ("python", "library/python", "docker.io/library/python", "index.docker.io/library/python")
 # When each CPython minor version stops getting security fixes (https://devguide.python.org/versions/).
 PYTHON_END_OF_LIFE = {
     (3, 6): datetime.date(2021, 12, 23), (3, 7): datetime.date(2023, 6, 27), (3, 8): datetime.date(2024, 10, 7),
     (3, 9): datetime.date(2025, 10, 31), (3, 10): datetime.date(2026, 10, 31), (3, 11): datetime.date(2027, 10, 31),
     (3, 12): datetime.date(2028, 10, 31), (3, 13): datetime.date(2029, 10, 31), (3, 14): datetime.date(2030, 10, 31),
 }
-SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "dash", "/bin/dash")
 
 
 def _lines_list(numbers: list[int]) -> str:
@@ -41,27 +40,12 @@ def no_todo(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     )
 
 
-def split_image_reference(reference: str) -> tuple[str, str | None, str | None]:
-    """Split `repo[:tag][@digest]` into (repo, tag, digest)."""
-    digest = None
-    if "@" in reference:
-        reference, digest = reference.split("@", 1)
-    repo, tag = reference, None
-    # A colon after the last slash is a tag; one before it belongs to a registry host:port.
-    if ":" in reference.rsplit("/", 1)[-1]:
-        repo, tag = reference.rsplit(":", 1)
-    return repo, tag, digest
-
-
-def final_base(ctx: Context):
-    """The FROM naming the image the final stage really starts from (stage references followed), or None."""
-    return ctx.dockerfile.base_of_stage(ctx.dockerfile.stage_count() - 1)
 
 
 @register("base_image", needs="dockerfile")
 def base_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The final stage starts FROM an official Python slim image with a pinned tag."""
-    instruction = final_base(ctx)
+    instruction = final_base(ctx.dockerfile)
     if instruction is None:
         return Outcome.fail(t("base_image.no_from"))
     reference = image_of(instruction.value)
@@ -77,47 +61,19 @@ def base_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if tag is not None and not re.search(pattern, tag):
         return Outcome.fail(t("base_image.not_slim", reference=reference, tag=tag), where)
     version = python_version_of_tag(tag)
-    minimum = _version(params.get("min_python"))
+    minimum = python_version(params.get("min_python"))
     if version and minimum and version < minimum:
         # The pinned packages publish no wheel (and no source release) for this Python: pip fails in the build.
-        return Outcome.fail(t("base_image.too_old", reference=reference, version=_text(version), minimum=_text(minimum)), where)
+        return Outcome.fail(t("base_image.too_old", reference=reference, version=version_text(version), minimum=version_text(minimum)), where)
     end = PYTHON_END_OF_LIFE.get(version) if version else None
     if end and end < _today():
-        return Outcome.fail(t("base_image.end_of_life", reference=reference, version=_text(version), date=end.isoformat()), where)
+        return Outcome.fail(t("base_image.end_of_life", reference=reference, version=version_text(version), date=end.isoformat()), where)
     return Outcome.ok(t("base_image.ok", reference=reference), where)
 
 
 def _today() -> datetime.date:
     """Today's date; a function so that tests can move the calendar."""
     return datetime.date.today()
-
-
-def _version(text: Any) -> tuple[int, int] | None:
-    match = re.match(r"^(\d+)\.(\d+)", str(text or ""))
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def _text(version: tuple[int, int]) -> str:
-    return f"{version[0]}.{version[1]}"
-
-
-def python_version_of_tag(tag: str | None) -> tuple[int, int] | None:
-    """(3, 11) for `3.11-slim`, `3.11.9-slim-bookworm`; None when the tag names no version."""
-    return _version(tag)
-
-
-def base_python_too_old(dockerfile, minimum: Any) -> tuple[str, str] | None:
-    """(the base's Python, the minimum) when the final stage's official Python base is older than `minimum`."""
-    if dockerfile is None or not minimum:
-        return None
-    instruction = dockerfile.base_of_stage(dockerfile.stage_count() - 1)
-    if instruction is None:
-        return None
-    repo, tag, _ = split_image_reference(image_of(instruction.value) or "")
-    version, wanted = python_version_of_tag(tag), _version(minimum)
-    if repo.lower() in OFFICIAL_PYTHON and version and wanted and version < wanted:
-        return _text(version), _text(wanted)
-    return None
 
 
 @register("workdir_before_copy", needs="dockerfile")
@@ -172,7 +128,7 @@ def _cache_mounted(command: str) -> bool:
 @register("pip_no_cache", needs="dockerfile")
 def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """Every `pip install` runs with --no-cache-dir, so pip's download cache stays out of the image."""
-    installs = [ins for ins in ctx.dockerfile.find("RUN") if PIP_INSTALL.search(ins.value)]
+    installs = pip_installs(ctx.dockerfile.commands())
     if not installs:
         return Outcome.fail(t("pip_no_cache.no_install"))
     for instruction in installs:
@@ -184,29 +140,6 @@ def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     return Outcome.ok(t("pip_no_cache.ok"), installs[0].location)
 
 
-def reads_requirements(command: str, filename: str) -> bool:
-    """True when a pip command installs from FILENAME (`-r F`, `-rF`, `--requirement[=] F`, any folder)."""
-    words = shlex_words(command)
-    for index, word in enumerate(words):
-        if word in ("-r", "--requirement") and index + 1 < len(words):
-            target = words[index + 1]
-        elif word.startswith("--requirement="):
-            target = word.split("=", 1)[1]
-        elif word.startswith("-r") and not word.startswith("--") and len(word) > 2:
-            target = word[2:]
-        else:
-            continue
-        if target.rstrip("/").rsplit("/", 1)[-1] == filename:
-            return True
-    return False
-
-
-def shlex_words(text: str) -> list[str]:
-    """Shell words of a command, falling back to a plain split on unbalanced quotes."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
 
 
 @register("exec_form_cmd", needs="dockerfile")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.checks.dockerfile_rules import SHELLS
 from grader.context import Context
+from grader.dockerfile import last_of, location_of, runs_in_shell
 from grader.i18n import t
 from grader.model import Outcome
 
@@ -18,23 +18,18 @@ def image_config(ctx: Context) -> dict:
     return (ctx.image or {}).get("Config") or {}
 
 
-def _dockerfile_line(ctx: Context, keyword: str) -> str | None:
-    found = ctx.dockerfile.find(keyword, stage_only_final=True) if ctx.dockerfile else []
-    return found[-1].location if found else None
-
-
 @register("image_exposes", needs="image", required_params=("port",))
 def image_exposes(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The image declares EXPOSE for the app's port."""
     port = int(params["port"])
     exposed = sorted((image_config(ctx).get("ExposedPorts") or {}).keys())
     if f"{port}/tcp" in exposed:
-        return Outcome.ok(t("image_exposes.ok", port=port), _dockerfile_line(ctx, "EXPOSE"))
+        return Outcome.ok(t("image_exposes.ok", port=port), location_of(ctx.dockerfile, "EXPOSE"))
     if not exposed:
-        cmd_line = _dockerfile_line(ctx, "CMD")
+        cmd_line = location_of(ctx.dockerfile, "CMD")
         above = t("image_exposes.above_cmd", location=cmd_line) if cmd_line else ""
         return Outcome.fail(t("image_exposes.none", port=port, above=above))
-    return Outcome.fail(t("image_exposes.wrong_port", exposed=", ".join(exposed), port=port), _dockerfile_line(ctx, "EXPOSE"))
+    return Outcome.fail(t("image_exposes.wrong_port", exposed=", ".join(exposed), port=port), location_of(ctx.dockerfile, "EXPOSE"))
 
 
 @register("image_exec_form", needs="image")
@@ -43,11 +38,11 @@ def image_exec_form(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     config = image_config(ctx)
     start = config.get("Entrypoint") or config.get("Cmd")
     which = "ENTRYPOINT" if config.get("Entrypoint") else "CMD"
-    where = _dockerfile_line(ctx, which)
+    where = location_of(ctx.dockerfile, which)
     if not start:
         return Outcome.fail(t("image_exec_form.none"), where)
-    if len(start) >= 2 and start[0] in SHELLS and start[1] == "-c":
-        line = ctx.dockerfile.find(which, stage_only_final=True)[-1] if ctx.dockerfile and ctx.dockerfile.find(which, stage_only_final=True) else None
+    if runs_in_shell(start):
+        line = last_of(ctx.dockerfile, which)
         if line is not None and line.json_args() is not None:
             # Written as JSON on purpose (`["sh", "-c", "…"]`): the form is right, the shell in front is not.
             return Outcome.fail(t("image_exec_form.wrapped", command=" ".join(start), which=which, shell=start[0]), where)
@@ -61,10 +56,10 @@ def image_workdir(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     expected = params.get("path", "/app")
     actual = image_config(ctx).get("WorkingDir") or ""
     if actual.rstrip("/") == expected.rstrip("/"):
-        return Outcome.ok(t("image_workdir.ok", actual=actual), _dockerfile_line(ctx, "WORKDIR"))
+        return Outcome.ok(t("image_workdir.ok", actual=actual), location_of(ctx.dockerfile, "WORKDIR"))
     if not actual:
         return Outcome.fail(t("image_workdir.none", expected=expected))
-    return Outcome.fail(t("image_workdir.wrong", actual=actual, expected=expected), _dockerfile_line(ctx, "WORKDIR"))
+    return Outcome.fail(t("image_workdir.wrong", actual=actual, expected=expected), location_of(ctx.dockerfile, "WORKDIR"))
 
 
 def size_over_base(ctx: Context) -> int | None:
@@ -85,7 +80,7 @@ def image_size(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     sizes = {"added_mb": added / MB, "budget_mb": budget_mb, "total_mb": total_mb}
     if sizes["added_mb"] <= budget_mb:
         return Outcome.ok(t("image_size.ok", **sizes))
-    return Outcome.fail(t("image_size.over", **sizes), _dockerfile_line(ctx, "RUN"))
+    return Outcome.fail(t("image_size.over", **sizes), location_of(ctx.dockerfile, "RUN"))
 
 
 def layers_added(ctx: Context) -> int | None:

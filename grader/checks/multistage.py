@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from grader import dockerfile as dockerfile_module
 from grader.checks import register
-from grader.checks.dockerfile_rules import shlex_words
 from grader.checks.efficiency import DEFAULT_TIMEOUT, SavedImageTimeout, layer_instructions, saved_analysis
 from grader.checks.image import MB, size_over_base
 from grader.context import Context
-from grader.dockerfile import Dockerfile, Instruction, image_of
+from grader.dockerfile import Dockerfile, Instruction, copy_bringing, copy_from_flag, image_of, stage_index
 from grader.i18n import t
 from grader.model import Outcome
 
@@ -25,32 +23,6 @@ _REFERENCE_ADDED: dict[tuple[str, str], int] = {}
 
 
 # -- reading stages -----------------------------------------------------------------------
-
-
-def copy_from_flag(instruction: Instruction) -> str | None:
-    """The `--from=` value of a COPY/ADD, or None."""
-    for word in shlex_words(instruction.value):
-        if word.startswith("--from="):
-            return word.split("=", 1)[1]
-        if not word.startswith("--"):
-            break
-    return None
-
-
-def stage_index(dockerfile: Dockerfile, reference: str) -> int | None:
-    """The stage a `--from=` value names (by name or number), or None for an image."""
-    if reference.isdigit():
-        number = int(reference)
-        return number if number < dockerfile.stage_count() else None
-    return dockerfile.stage_names().get(reference.lower())
-
-
-def copy_sources(instruction: Instruction) -> list[str]:
-    """The source arguments of a COPY/ADD (flags and destination left out)."""
-    args = instruction.json_args()
-    words = args if args is not None else shlex_words(instruction.value)
-    words = [w for w in words if not w.startswith("--")]
-    return words[:-1]
 
 
 def _earlier(stage: int | None, final: int) -> bool:
@@ -102,23 +74,6 @@ def multi_stage(ctx: Context, params: Mapping[str, Any]) -> Outcome:
 # -- what the final image must not hold ---------------------------------------------------
 
 
-def copy_bringing(ctx: Context, path: str) -> Instruction | None:
-    """The final stage's COPY/ADD that most likely put `path` into the image."""
-    if ctx.dockerfile is None:
-        return None
-    base = posixpath.basename(path.rstrip("/"))
-    candidates = [ins for ins in ctx.dockerfile.final_stage() if ins.keyword in ("COPY", "ADD")]
-    for instruction in candidates:
-        if any(posixpath.basename(source.rstrip("/")) == base for source in copy_sources(instruction)):
-            return instruction
-    for instruction in candidates:
-        for source in copy_sources(instruction):
-            folder = source.rstrip("/") or "/"
-            if source in (".", "./") or source.endswith("/") or path.startswith(folder + "/") or "*" in source:
-                return instruction
-    return None
-
-
 @register("absent_from_image", needs="image", required_params=("paths",))
 def absent_from_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """Files that only the build needs (the training script, build tools) are not in the final image."""
@@ -127,7 +82,7 @@ def absent_from_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     present = [p for p in paths if found.get(p)]
     if not present:
         return Outcome.ok(t("absent_from_image.ok", paths=", ".join(f"`{p}`" for p in paths)))
-    culprit = copy_bringing(ctx, present[0])
+    culprit = copy_bringing(ctx.dockerfile, present[0])
     via = t("absent_from_image.via", copy=f"{culprit.keyword} {culprit.value}"[:90], line=culprit.line) if culprit else ""
     return Outcome.fail(
         t("absent_from_image.present", paths=", ".join(f"`{p}`" for p in present), via=via),

@@ -12,6 +12,7 @@ from grader.i18n import t
 from grader.model import Outcome
 from grader.explain import listeners_read, why_not_answering
 from grader.listeners import SOCKET_TABLES, is_loopback
+from grader.text import shorten
 
 REQUEST_TIMEOUT = 10.0
 
@@ -74,15 +75,9 @@ def _post(ctx: Context, path: str, **kwargs: Any):
     return ctx.run.container.request("POST", path, timeout=REQUEST_TIMEOUT, **kwargs)
 
 
-def short_text(text: object, limit: int = 160) -> str:
-    """TEXT on one line, cut at LIMIT characters: an app's answer or an error inside a message."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
 def answer_excerpt(response: Any, limit: int = 160) -> str:
-    """The start of an answer's body for a message: text as its charset says (UTF-8 when it says
-    none), or what binary data came. requests would guess an encoding (slowly, on up to 1 MB)
+    """The start of an answer's body for a message (its first LIMIT characters, on one line, `…` when cut): text
+    as its charset says (UTF-8 when it says none), or what binary data came. requests would guess an encoding (slowly, on up to 1 MB)
     and turn bytes into the wrong letters."""
     body = response.content or b""
     try:
@@ -91,7 +86,7 @@ def answer_excerpt(response: Any, limit: int = 160) -> str:
         kind = response.headers.get("Content-Type") or t("answer.no_content_type")
         key = "answer.binary_cut" if len(body) >= MAX_RESPONSE_BYTES else "answer.binary"  # the rest was never read
         return t(key, size=len(body), content_type=kind)
-    return short_text(text, limit)
+    return shorten(text, limit + 1, single_line=True)
 
 
 @register("predictions", needs="ready", required_params=("path", "cases"))
@@ -105,7 +100,7 @@ def predictions(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         try:
             response = _post(ctx, path, json=body)
         except Exception as error:  # any transport failure is the learner's app's problem here
-            return Outcome.fail(t("predictions.no_answer", error=f"{type(error).__name__}: {short_text(error)}", **sent))
+            return Outcome.fail(t("predictions.no_answer", error=f"{type(error).__name__}: {shorten(error, 161, single_line=True)}", **sent))
         if response.status_code != 200:
             return Outcome.fail(t("predictions.bad_status", status=response.status_code, text=answer_excerpt(response), **sent))
         try:

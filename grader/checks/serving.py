@@ -7,13 +7,13 @@ import re
 from typing import Any, Mapping
 
 from grader.checks import register
-from grader.checks.dockerfile_rules import shlex_words
 from grader.checks.image import image_config
 from grader.context import Context
+from grader.dockerfile import runs_in_shell, shlex_words
 from grader.i18n import t
 from grader.model import Outcome
+from grader.text import one_line, shorten
 
-SHELLS = ("/bin/sh", "sh", "/bin/bash", "bash")
 INIT_PROGRAMS = ("tini", "dumb-init", "docker-init")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEV_SERVER_WARNING = "This is a development server"
@@ -34,11 +34,6 @@ def start_line(ctx: Context) -> str | None:
 def _last_line(ctx: Context, keyword: str) -> str | None:
     found = ctx.dockerfile.find(keyword, stage_only_final=True)
     return found[-1].location if found else None
-
-
-def is_shell_form(command: list[str]) -> bool:
-    """True when the start command is wrapped in `/bin/sh -c` (shell form)."""
-    return len(command) >= 2 and command[0] in SHELLS and command[1] == "-c"
 
 
 def shell_written_as_json(ctx: Context) -> bool:
@@ -69,8 +64,7 @@ def pid1_argv(ctx: Context) -> list[str] | None:
 
 
 def _shown(argv: list[str], limit: int = 80) -> str:
-    text = " ".join(argv)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(" ".join(argv), limit)
 
 
 @register("gunicorn_pid1", needs="container")
@@ -86,7 +80,7 @@ def gunicorn_pid1(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         posixpath.basename(argv[0]) in INIT_PROGRAMS and any(posixpath.basename(a) == "gunicorn" for a in argv[1:])
     ):
         return Outcome.ok(t("gunicorn_pid1.ok", argv=_shown(argv)), where)
-    if is_shell_form(command):
+    if runs_in_shell(command):
         key = "gunicorn_pid1.wrapped" if shell_written_as_json(ctx) else "gunicorn_pid1.shell_form"
         return Outcome.fail(t(key, argv=_shown(argv), command=_shown(command[2:])), where)
     return Outcome.fail(t("gunicorn_pid1.not_gunicorn", argv=_shown(argv), port=ctx.exercise.port), where)
@@ -149,7 +143,7 @@ def healthcheck_healthy(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     status, probe_output = ctx.session.wait_health(ctx.run.container, timeout)
     if status == "healthy":
         return Outcome.ok(t("healthcheck_healthy.ok", program=program), where)
-    output = " ".join(probe_output.split())[:160] or "-"
+    output = one_line(probe_output)[:160] or "-"
     if status == "unhealthy":
         return Outcome.fail(t("healthcheck_healthy.unhealthy", output=output), where)
     if status == "starting":
@@ -173,7 +167,7 @@ def stops_quickly(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if seconds < limit:
         return Outcome.ok(t("stops_quickly.ok", **shown), where)
     command = start_command(ctx)
-    if is_shell_form(command):
+    if runs_in_shell(command):
         why = t("stops_quickly.why_wrapped" if shell_written_as_json(ctx) else "stops_quickly.why_shell")
     elif command and runs_gunicorn(command):
         why = t("stops_quickly.why_unknown")
@@ -199,7 +193,7 @@ def unbuffered_logs(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     line = next((text for text in logs.splitlines() if re.search(pattern, text)), None)
     if line is None:
         return Outcome.fail(t("unbuffered_logs.no_line", pattern=pattern), start_line(ctx))
-    return Outcome.ok(t("unbuffered_logs.ok", line=" ".join(line.split())[:100]))
+    return Outcome.ok(t("unbuffered_logs.ok", line=one_line(line)[:100]))
 
 
 @register("no_dev_server", needs="ready")
