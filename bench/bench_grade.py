@@ -196,7 +196,7 @@ class Bench:
 
     def _exercise_port(self) -> int:
         sys.path.insert(0, str(self.code))
-        from grader import spec  # the bench runs with the project's interpreter
+        from grader import grading, spec  # noqa: F401  (the bench runs with the project's interpreter; grading gives spec its check kinds)
 
         exercise = spec.find_exercise(spec.load(self.code / "labs.yaml"), self.exercise)
         if exercise is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader import dockerfile as dockerfile_module
-from grader.checks import registry
+from grader.kinds import registry
 from grader.dockerfile import final_base, image_of
 from grader.i18n import t
 from grader.checks.image import layers_added, size_over_base

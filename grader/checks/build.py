@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.context import Context
 from grader.dockerfile import PIP_INSTALL, base_python_too_old
 from grader.i18n import t

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.checks.image import image_config
 from grader.context import Context, copy_submission
 from grader.dockerfile import PIP_INSTALL, Instruction, brings, dependency_install, first_code_copy, quote_instruction

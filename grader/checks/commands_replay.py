@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.commands import REGISTRY_VARIABLES, Plan, normalize_image, read_plan
 from grader.context import Context
 from grader.i18n import t

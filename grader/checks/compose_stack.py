@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from grader.compose_facts import StackRun, compose_file, volume_source
-from grader.checks import register
+from grader.kinds import register
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 
-from grader.checks import register
+from grader.kinds import register
 from grader.checks.efficiency import SavedImageTimeout, save_and_read
 from grader.checks.image import image_config
 from grader.checks.runtime import _same_prediction, answer_excerpt, describe_listeners, diagnose_not_answering, source_location

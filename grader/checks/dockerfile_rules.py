@@ -6,7 +6,7 @@ import datetime
 import re
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.context import Context
 from grader.dockerfile import (
     OFFICIAL_PYTHON, final_base, image_of, pip_installs, python_version, python_version_of_tag, reads_requirements, shlex_words,

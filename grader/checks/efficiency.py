@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.context import Context
 from grader.dockerfile import Instruction
 from grader.i18n import t

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.context import Context
 from grader.dockerfile import last_of, location_of, runs_in_shell
 from grader.i18n import t

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from grader import dockerfile as dockerfile_module
-from grader.checks import register
+from grader.kinds import register
 from grader.checks.efficiency import DEFAULT_TIMEOUT, SavedImageTimeout, layer_instructions, saved_analysis
 from grader.checks.image import MB, size_over_base
 from grader.context import Context

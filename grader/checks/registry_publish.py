@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.checks.commands_replay import _file, replay_of, replayed_steps, step_error
 from grader.context import Context
 from grader.i18n import t

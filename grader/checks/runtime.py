@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.context import MAX_RESPONSE_BYTES, Container, Context
 from grader.i18n import t
 from grader.model import Outcome

@@ -6,7 +6,7 @@ import posixpath
 import re
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.checks.image import image_config
 from grader.context import Context
 from grader.dockerfile import runs_in_shell, shlex_words

@@ -9,7 +9,7 @@ import pytest
 
 from unit_helpers import REPO_ROOT, built, spec_of
 from grader import i18n, spec
-from grader.checks import registry
+from grader.kinds import registry
 from grader.checks.cache_context import brings, dockerignore_entry
 from grader.context import BuildResult, Context
 from grader.dockerfile import parse_text

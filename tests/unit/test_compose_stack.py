@@ -14,7 +14,8 @@ import pytest
 from unit_helpers import LABS, REPO_ROOT
 from grader import spec
 from grader.engine import compose
-from grader.checks import compose_stack, registry
+from grader.checks import compose_stack
+from grader.kinds import registry
 from grader.checks.compose_stack import RUN_ATTRIBUTE, input_csv
 from grader.engine.compose import ServiceState, StackRefused, StackRun, graded_document
 from grader.engine.session import Session

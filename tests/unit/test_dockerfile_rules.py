@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from unit_helpers import GOOD_DOCKERFILE, SOLUTION, STARTER
-from grader.checks import registry
+from grader.kinds import registry
 from grader.checks.dockerfile_rules import split_image_reference
 from grader.dockerfile import parse_text
 

@@ -10,7 +10,8 @@ import pytest
 
 from feedback_answers import answers_in, solution_answers
 from unit_helpers import GOOD_DOCKERFILE, REPO_ROOT, built, spec_of
-from grader.checks import dockerfile_rules, registry
+from grader.checks import dockerfile_rules
+from grader.kinds import registry
 from grader.context import BuildResult, Context
 from grader.dockerfile import parse_text
 from grader.i18n import set_language

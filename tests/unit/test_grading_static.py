@@ -319,7 +319,7 @@ def test_grade_without_dockerfile_blocks_everything_and_builds_nothing(exercise,
 
 
 def test_only_image_checks_may_run_while_the_app_starts():
-    from grader.checks import register
+    from grader.kinds import register
 
     with pytest.raises(ValueError, match="only an image check"):
         register("never_registered_kind", needs="ready", while_app_starts=True)(lambda ctx, params: None)

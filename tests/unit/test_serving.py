@@ -6,7 +6,7 @@ import pytest
 
 from unit_helpers import REPO_ROOT, FakeContainer, built, running, spec_of
 from grader import spec
-from grader.checks import registry
+from grader.kinds import registry
 from grader.checks.serving import is_root, probe_program, runs_gunicorn
 from grader.context import Context
 from grader.dockerfile import parse_text
