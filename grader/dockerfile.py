@@ -314,6 +314,12 @@ def dependency_install(instructions: list[Instruction], requirements: str) -> In
     return (reading or installs or [None])[0]
 
 
+def final_install(dockerfile: Dockerfile, requirements: str) -> tuple[list[Instruction], Instruction | None]:
+    """The final stage's instructions, and the RUN among them that installs REQUIREMENTS (see dependency_install)."""
+    stage = dockerfile.final_stage()
+    return stage, dependency_install(stage, requirements)
+
+
 def copy_words(instruction: Instruction) -> list[str]:
     """The words of a COPY/ADD: its JSON list, else its shell words."""
     words = instruction.json_args()

@@ -1,4 +1,4 @@
-"""exercise-02's checks (grader/checks/cache_context.py) without an engine: a fake session and recorded history."""
+"""exercise-02's checks (grader/checks/dockerfile_text.py, build.py, image_contents.py) without an engine: a fake session and recorded history."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from unit_helpers import REPO_ROOT, built, spec_of
 from grader import i18n, spec
 from grader.kinds import registry
-from grader.checks.cache_context import brings, dockerignore_entry
+from grader.checks.image_contents import dockerignore_entry
+from grader.dockerfile import brings
 from grader.context import BuildResult, Context
 from grader.dockerfile import parse_text
 

@@ -7,8 +7,8 @@ import pytest
 from unit_helpers import REPO_ROOT, FakeContainer, built, make_response, proc_net, running, tcp_line
 from test_efficiency import HISTORY, chunks, docker_save_tar
 from grader.errors import ContainerRefused
-from grader.checks import configuration
-from grader.checks.configuration import secret_values
+from grader.checks import second_run
+from grader.checks.image_contents import secret_values
 from grader.context import BuildResult, RunState
 from grader.grading import run_check
 from grader.model import CheckSpec, Status
@@ -215,7 +215,7 @@ def test_model_path_ignored(make_ctx):
 
 
 def test_the_always_one_model_ships_with_the_grader():
-    assert (configuration.DATA / "always_one_model.pkl").stat().st_size > 100
+    assert (second_run.DATA / "always_one_model.pkl").stat().st_size > 100
 
 
 def test_args_reach_the_server(make_ctx):

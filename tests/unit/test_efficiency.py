@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from unit_helpers import _tar, built, chunks, docker_save_tar
-from grader.checks.efficiency import (
-    SavedImageTimeout,
-    _ANALYSES,
-    analyze,
-    entry_from_tar_name,
-    layer_instructions,
-    read_saved_image,
-)
+from grader.facts.dive import analyze, entry_from_tar_name
+from grader.facts.saved_image import SavedImageTimeout, layer_instructions, read_saved_image
 from grader.grading import run_check
 from grader.model import CheckSpec, Status
 
@@ -232,7 +226,6 @@ class SavingSession:
 
 
 def _efficiency_ctx(make_ctx, layers=WASTEFUL, base_layers=1):
-    _ANALYSES.clear()
     build = built()
     base = {"Id": "sha256:base", "Size": 1000, "RootFS": {"Layers": ["sha256:l"] * base_layers}}
     return make_ctx(
@@ -293,10 +286,7 @@ def test_check_on_an_efficient_image(make_ctx):
 
 
 def test_figures_are_cached_by_layer_content_so_a_regrade_saves_nothing(make_ctx, tmp_path, monkeypatch):
-    from grader.checks import efficiency
-
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
-    efficiency._ANALYSES.clear()
 
     class CountingSession:
         saves = 0

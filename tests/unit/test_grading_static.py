@@ -9,7 +9,6 @@ import pytest
 
 from unit_helpers import SOLUTION, STARTER, FakeContainer, chunks, docker_save_tar, load_inspect, make_response, proc_net, tcp_line
 from grader import grading
-from grader.checks import efficiency
 from grader.context import BuildResult, RunState
 from grader.dockerfile import MAX_DOCKERFILE_BYTES, DockerfileError, load
 from grader.model import Status
@@ -189,12 +188,6 @@ def iris_app(method, path, kwargs):
         petal_length = kwargs["json"]["features"][2]
         return make_response(200, {"prediction": int(petal_length > 5.15), "label": "x", "probability": 0.5})
     return make_response(400, {"error": "expected a JSON object like {\"features\": [...]}"})
-
-
-@pytest.fixture(autouse=True)
-def fresh_analyses(monkeypatch):
-    """Every test reads its image anew: the in-process memo is keyed by the fakes' one image id."""
-    monkeypatch.setattr(efficiency, "_ANALYSES", {})
 
 
 @pytest.fixture

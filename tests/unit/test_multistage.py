@@ -6,7 +6,7 @@ import pytest
 
 from unit_helpers import REPO_ROOT, FakeContainer, built, running
 from test_efficiency import HISTORY, chunks, docker_save_tar
-from grader.checks import efficiency, multistage
+from grader.checks import image_contents
 from grader.context import BuildResult
 from grader.grading import run_check
 from grader.model import CheckSpec, Status
@@ -147,8 +147,7 @@ BASE = {"Id": "sha256:base", "Size": 200 * MB, "RootFS": {"Layers": ["sha256:l0"
 
 
 def _size_ctx(make_ctx, own_mb, session, text=SOLUTION):
-    efficiency._ANALYSES.clear()
-    multistage._REFERENCE_ADDED.clear()
+    image_contents._REFERENCE_ADDED.clear()
     return make_ctx(text, build=built(), image={"Size": int((200 + own_mb) * MB)}, base_image=BASE, session=session)
 
 

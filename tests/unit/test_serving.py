@@ -1,4 +1,4 @@
-"""exercise-03's checks (grader/checks/serving.py) without an engine: fake containers and a fake session."""
+"""exercise-03's checks (grader/checks/container.py) without an engine: fake containers and a fake session."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from unit_helpers import REPO_ROOT, FakeContainer, built, running, spec_of
 from grader import spec
 from grader.kinds import registry
-from grader.checks.serving import is_root, probe_program, runs_gunicorn
+from grader.checks.container import is_root, probe_program, runs_gunicorn
 from grader.context import Context
 from grader.dockerfile import parse_text
 

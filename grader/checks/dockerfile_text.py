@@ -1,21 +1,23 @@
-"""Static checks on the Dockerfile text, before anything is built."""
+"""Checks on the Dockerfile as written, before anything is built: placeholders, the base image, the order of steps, the forms."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from typing import Any, Mapping
 
-from grader.kinds import register
 from grader.context import Context
 from grader.dockerfile import (
-    OFFICIAL_PYTHON, final_base, image_of, pip_installs, python_version, python_version_of_tag, reads_requirements, shlex_words,
-    split_image_reference, version_text,
+    OFFICIAL_PYTHON, Dockerfile, brings, copy_from_flag, final_base, final_install, first_code_copy, image_of, pip_installs,
+    python_version, python_version_of_tag, quote_instruction, reads_requirements, shlex_words, split_image_reference, stage_index,
+    version_text,
 )
 from grader.i18n import t
+from grader.kinds import register
 from grader.model import Outcome
+from grader.text import todo_lines
 
-TODO_PATTERN = re.compile(r"\bTODO\b")
 # When each CPython minor version stops getting security fixes (https://devguide.python.org/versions/).
 PYTHON_END_OF_LIFE = {
     (3, 6): datetime.date(2021, 12, 23), (3, 7): datetime.date(2023, 6, 27), (3, 8): datetime.date(2024, 10, 7),
@@ -31,15 +33,10 @@ def _lines_list(numbers: list[int]) -> str:
 @register("no_todo", needs="dockerfile")
 def no_todo(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """No TODO placeholder is left in the Dockerfile."""
-    dockerfile = ctx.dockerfile
-    todo_lines = [n for n, line in enumerate(dockerfile.lines, start=1) if TODO_PATTERN.search(line)]
-    if not todo_lines:
+    lines = todo_lines(ctx.dockerfile.text)
+    if not lines:
         return Outcome.ok(t("no_todo.ok"))
-    return Outcome.fail(
-        t("no_todo.left", count=len(todo_lines), lines=_lines_list(todo_lines)), location=f"Dockerfile:{todo_lines[0]}"
-    )
-
-
+    return Outcome.fail(t("no_todo.left", count=len(lines), lines=_lines_list(lines)), location=f"Dockerfile:{lines[0]}")
 
 
 @register("base_image", needs="dockerfile")
@@ -140,8 +137,6 @@ def pip_no_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     return Outcome.ok(t("pip_no_cache.ok"), installs[0].location)
 
 
-
-
 @register("exec_form_cmd", needs="dockerfile")
 def exec_form_cmd(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The final stage's CMD (or ENTRYPOINT) is written in exec (JSON) form."""
@@ -163,3 +158,132 @@ def exec_form_cmd(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         suggestion = ", ".join(f'"{w}"' for w in words) or '"python", "flask_api_v2.py"'
         return Outcome.fail(t("exec_form_cmd.shell_form", suggestion=suggestion, **written), instruction.location)
     return Outcome.ok(t("exec_form_cmd.ok", **written), instruction.location)
+
+
+# -- the build cache: dependencies installed before the code is copied --------------------------
+
+
+@register("deps_before_code", needs="dockerfile", required_params=("app_file",))
+def deps_before_code(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """requirements.txt is copied and installed before the app code is copied (final stage)."""
+    app_file, requirements = params["app_file"], params.get("requirements_file", "requirements.txt")
+    stage, install = final_install(ctx.dockerfile, requirements)
+    if install is None:
+        return Outcome.fail(t("deps_before_code.no_install", requirements=requirements))
+    code_copy = first_code_copy(stage, app_file)
+    if code_copy is None:
+        return Outcome.fail(t("deps_before_code.no_code_copy", app_file=app_file), install.location)
+    if code_copy.line < install.line:
+        return Outcome.fail(
+            t(
+                "deps_before_code.code_first",
+                copy=quote_instruction(code_copy),
+                copy_line=code_copy.line,
+                install=quote_instruction(install),
+                install_line=install.line,
+                requirements=requirements,
+            ),
+            code_copy.location,
+        )
+    if not any(brings(ins, requirements) for ins in stage if ins.line < install.line):
+        return Outcome.fail(
+            t("deps_before_code.no_requirements_copy", install=quote_instruction(install), requirements=requirements),
+            install.location,
+        )
+    return Outcome.ok(
+        t("deps_before_code.ok", install_line=install.line, copy_line=code_copy.line), install.location
+    )
+
+
+# -- stages --------------------------------------------------------------------------------------
+
+
+def _earlier(stage: int | None, final: int) -> bool:
+    return stage is not None and stage < final
+
+
+def _stage_label(dockerfile: Dockerfile, stage: int) -> str:
+    names = {index: name for name, index in dockerfile.stage_names().items()}
+    return names.get(stage, str(stage))
+
+
+@register("multi_stage", needs="dockerfile")
+def multi_stage(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """Two or more stages, the final one starting from a clean base and copying from an earlier stage."""
+    dockerfile = ctx.dockerfile
+    froms = dockerfile.find("FROM")
+    if not froms:
+        return Outcome.fail(t("multi_stage.no_from"))
+    final = len(froms) - 1
+    if final == 0:
+        return Outcome.fail(t("multi_stage.one_stage", image=image_of(froms[0].value)), froms[0].location)
+    parent = dockerfile.stage_parent(final)
+    if parent is not None:
+        return Outcome.fail(
+            t("multi_stage.final_from_builder", stage=_stage_label(dockerfile, parent)), froms[final].location
+        )
+    copies = [
+        ins for ins in dockerfile.final_stage()
+        if ins.keyword in ("COPY", "ADD") and copy_from_flag(ins) is not None
+    ]
+    from_stage = [ins for ins in copies if _earlier(stage_index(dockerfile, copy_from_flag(ins)), final)]
+    if not from_stage:
+        return Outcome.fail(t("multi_stage.no_copy_from", line=froms[final].line), froms[final].location)
+    runs = params.get("builder_runs")
+    if runs:
+        in_final = [ins for ins in dockerfile.final_stage() if ins.keyword == "RUN" and runs in ins.value]
+        if in_final:
+            return Outcome.fail(t("multi_stage.runs_in_final", what=runs), in_final[0].location)
+        in_builder = [ins for ins in dockerfile.commands() if ins.keyword == "RUN" and ins.stage < final and runs in ins.value]
+        if not in_builder:
+            return Outcome.fail(t("multi_stage.builder_does_not_run", what=runs), froms[0].location)
+    first = from_stage[0]
+    return Outcome.ok(
+        t("multi_stage.ok", stages=len(froms), copy=f"{first.keyword} {first.value}"[:90], line=first.line),
+        first.location,
+    )
+
+
+# -- ENTRYPOINT + CMD --------------------------------------------------------------------------
+
+
+def _json_list(words: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(word) for word in words) + "]"
+
+
+@register("entrypoint_with_default_args", needs="dockerfile")
+def entrypoint_with_default_args(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The final stage has an exec-form ENTRYPOINT that starts the server and an exec-form CMD of default arguments."""
+    dockerfile = ctx.dockerfile
+    entrypoints = dockerfile.find("ENTRYPOINT", stage_only_final=True)
+    cmds = dockerfile.find("CMD", stage_only_final=True)
+    if not entrypoints:
+        where = cmds[-1].location if cmds else None
+        return Outcome.fail(t("entrypoint_with_default_args.no_entrypoint"), where)
+    entrypoint = entrypoints[-1]
+    program = entrypoint.json_args()
+    if program is None:
+        return Outcome.fail(
+            t("entrypoint_with_default_args.shell_form", value=entrypoint.value, fix=_json_list(shlex_words(entrypoint.value))),
+            entrypoint.location,
+        )
+    if not program:
+        return Outcome.fail(t("entrypoint_with_default_args.empty"), entrypoint.location)
+    if not cmds:
+        return Outcome.fail(t("entrypoint_with_default_args.no_cmd"), entrypoint.location)
+    cmd = cmds[-1]
+    arguments = cmd.json_args()
+    if arguments is None:
+        return Outcome.fail(
+            t("entrypoint_with_default_args.cmd_shell_form", value=cmd.value, fix=_json_list(shlex_words(cmd.value))),
+            cmd.location,
+        )
+    if arguments and program and arguments[0] == program[0]:
+        return Outcome.fail(
+            t("entrypoint_with_default_args.cmd_repeats_program", program=_json_list(program), cmd=_json_list(arguments)),
+            cmd.location,
+        )
+    return Outcome.ok(
+        t("entrypoint_with_default_args.ok", program=_json_list(program), arguments=_json_list(arguments)),
+        entrypoint.location,
+    )

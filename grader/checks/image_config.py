@@ -1,21 +1,15 @@
-"""Checks on the built image's metadata (`docker image inspect`), as container-structure-test does."""
+"""Checks on the built image's metadata (`docker image inspect`), as container-structure-test's metadataTest does."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grader.kinds import register
 from grader.context import Context
-from grader.dockerfile import last_of, location_of, runs_in_shell
+from grader.dockerfile import instruction_naming, last_of, location_of, runs_in_shell
+from grader.facts.image import MB, image_config, image_environment, layer_count, layers_added, size_over_base
 from grader.i18n import t
+from grader.kinds import register
 from grader.model import Outcome
-
-MB = 1_000_000
-
-
-def image_config(ctx: Context) -> dict:
-    """The image's Config, empty fields tolerated (newer engines leave them out)."""
-    return (ctx.image or {}).get("Config") or {}
 
 
 @register("image_exposes", needs="image", required_params=("port",))
@@ -62,13 +56,6 @@ def image_workdir(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     return Outcome.fail(t("image_workdir.wrong", actual=actual, expected=expected), location_of(ctx.dockerfile, "WORKDIR"))
 
 
-def size_over_base(ctx: Context) -> int | None:
-    """Bytes the learner's image adds over its base image, or None when the base is unknown."""
-    if ctx.image is None or ctx.base_image is None:
-        return None
-    return int(ctx.image.get("Size", 0)) - int(ctx.base_image.get("Size", 0))
-
-
 @register("image_size", needs="image", required_params=("max_added_mb",))
 def image_size(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The image adds at most a budget of MB over its base image."""
@@ -83,20 +70,11 @@ def image_size(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     return Outcome.fail(t("image_size.over", **sizes), location_of(ctx.dockerfile, "RUN"))
 
 
-def layers_added(ctx: Context) -> int | None:
-    """How many filesystem layers the learner's image adds over its base."""
-    if ctx.image is None or ctx.base_image is None:
-        return None
-    own = len((ctx.image.get("RootFS") or {}).get("Layers") or [])
-    base = len(((ctx.base_image or {}).get("RootFS") or {}).get("Layers") or [])
-    return own - base
-
-
 @register("image_layers", needs="image")
 def image_layers(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """Reports the image's layers and passes when it adds no more than the limit."""
     added = layers_added(ctx)
-    total = len((ctx.image.get("RootFS") or {}).get("Layers") or [])
+    total = layer_count(ctx.image)
     limit = params.get("max_added_layers")
     if added is None:
         return Outcome.ok(t("image_layers.unknown_base", total=total))
@@ -104,3 +82,18 @@ def image_layers(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if limit is not None and added > int(limit):
         return Outcome.fail(t("image_layers.too_many", text=text, limit=limit))
     return Outcome.ok(text)
+
+
+@register("image_env_settings", needs="image", required_params=("names",))
+def image_env_settings(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The image's environment (Config.Env) gives each named setting a default."""
+    names = [str(name) for name in params["names"]]
+    environment = image_environment(ctx)
+    missing = [name for name in names if name not in environment]
+    if missing:
+        return Outcome.fail(
+            t("image_env_settings.missing", names=", ".join(missing), example=missing[0]), location_of(ctx.dockerfile, "ENV"),
+        )
+    shown = ", ".join(f"{name}={environment[name]}" for name in names)
+    where = instruction_naming(ctx.dockerfile, ("ENV",), names[0])
+    return Outcome.ok(t("image_env_settings.ok", settings=shown), where.location if where else None)

@@ -1,4 +1,5 @@
-"""Production serving: gunicorn as PID 1, a non-root user, a working HEALTHCHECK, quick stops, live logs."""
+"""Checks on the running container: it starts and listens on every interface, runs the right PID 1 as a user,
+becomes healthy, stops quickly, logs at once, and loads its model inside."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import posixpath
 import re
 from typing import Any, Mapping
 
-from grader.kinds import register
-from grader.checks.image import image_config
 from grader.context import Context
-from grader.dockerfile import runs_in_shell, shlex_words
+from grader.dockerfile import Instruction, last_of, location_of, runs_in_shell, shlex_words
+from grader.facts.diagnosis import describe_listeners, diagnose_not_answering, source_location
+from grader.facts.image import image_config, image_environment, start_command
 from grader.i18n import t
+from grader.kinds import register
+from grader.listeners import is_loopback
 from grader.model import Outcome
 from grader.text import one_line, shorten
 
@@ -19,28 +22,48 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEV_SERVER_WARNING = "This is a development server"
 
 
-def start_command(ctx: Context) -> list[str]:
-    """What the image runs: ENTRYPOINT followed by CMD, as the engine joins them."""
-    config = image_config(ctx)
-    return list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+@register("container_ready", needs="container")
+def container_ready(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The container starts and its app answers HTTP on the exercise's port."""
+    run = ctx.run
+    if run.ready:
+        return Outcome.ok(t("container_ready.ok", seconds=run.startup_seconds))
+    return Outcome.fail(run.problem or t("container_ready.never"))
+
+
+@register("binds_all_interfaces", needs="container")
+def binds_all_interfaces(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """The app listens on 0.0.0.0 (all interfaces) so that other containers and published ports reach it."""
+    port = ctx.exercise.port
+    if ctx.run.ready:
+        # An HTTP answer to the grader's probe proves the bind: the probe is another container on
+        # the network, which reaches the app's own address, never its loopback. No need to look inside.
+        return Outcome.ok(t("binds_all_interfaces.reachable", port=port))
+    state = ctx.run.container.state()
+    if not state.get("Running"):
+        return Outcome.fail(t("binds_all_interfaces.not_running", code=state.get("ExitCode")))
+    listeners, problem = describe_listeners(ctx.run.container)
+    if listeners is None:
+        return Outcome.fail(problem)
+    on_port = [address for address, p in listeners if p == port]
+    if any(not is_loopback(a) for a in on_port):
+        return Outcome.ok(t("binds_all_interfaces.ok", address=on_port[0], port=port))
+    return Outcome.fail(diagnose_not_answering(ctx.run.container, port), location=source_location(ctx, params.get("source"), "run("))
+
+
+# -- what runs as PID 1, and as which user ----------------------------------------------------
 
 
 def start_line(ctx: Context) -> str | None:
     """Dockerfile:N of the final stage's last CMD (or ENTRYPOINT when there is no CMD)."""
-    found = ctx.dockerfile.find("CMD", stage_only_final=True) or ctx.dockerfile.find("ENTRYPOINT", stage_only_final=True)
-    return found[-1].location if found else None
-
-
-def _last_line(ctx: Context, keyword: str) -> str | None:
-    found = ctx.dockerfile.find(keyword, stage_only_final=True)
-    return found[-1].location if found else None
+    return location_of(ctx.dockerfile, "CMD", "ENTRYPOINT")
 
 
 def shell_written_as_json(ctx: Context) -> bool:
     """True when the Dockerfile wrote the shell itself in exec form (`["sh", "-c", "…"]`): the form is right,
     the shell in front of the app is not, so "write it as JSON" would be the wrong advice."""
-    found = ctx.dockerfile.find("ENTRYPOINT", stage_only_final=True) or ctx.dockerfile.find("CMD", stage_only_final=True)
-    return bool(found) and found[-1].json_args() is not None
+    start = last_of(ctx.dockerfile, "ENTRYPOINT", "CMD")
+    return start is not None and start.json_args() is not None
 
 
 def runs_gunicorn(argv: list[str]) -> bool:
@@ -96,7 +119,7 @@ def is_root(user: str) -> bool:
 def non_root_user(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The image sets a USER that is not root, and the running container's `id -u` is not 0."""
     user = (image_config(ctx).get("User") or "").strip()
-    where = _last_line(ctx, "USER")
+    where = location_of(ctx.dockerfile, "USER")
     if not user:
         return Outcome.fail(t("non_root_user.no_user"), start_line(ctx))
     if is_root(user):
@@ -108,6 +131,9 @@ def non_root_user(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if uid == "0":
         return Outcome.fail(t("non_root_user.uid_zero", user=user), where)
     return Outcome.ok(t("non_root_user.ok", user=user, uid=uid), where)
+
+
+# -- health, stop, logs ------------------------------------------------------------------------
 
 
 def probe_program(test: list[str]) -> str | None:
@@ -123,8 +149,7 @@ def program_candidates(ctx: Context, program: str) -> list[str]:
     """Where the program would be found: itself when absolute, else each directory of the image's PATH."""
     if program.startswith("/"):
         return [program]
-    env = dict(item.split("=", 1) for item in image_config(ctx).get("Env") or [] if "=" in item)
-    folders = [folder for folder in env.get("PATH", DEFAULT_PATH).split(":") if folder.startswith("/")]
+    folders = [folder for folder in image_environment(ctx).get("PATH", DEFAULT_PATH).split(":") if folder.startswith("/")]
     return [posixpath.join(folder, program) for folder in folders]
 
 
@@ -132,7 +157,7 @@ def program_candidates(ctx: Context, program: str) -> list[str]:
 def healthcheck_healthy(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """The image has a HEALTHCHECK whose program exists, and the container becomes healthy."""
     timeout = float(params.get("timeout", 40))
-    where = _last_line(ctx, "HEALTHCHECK")
+    where = location_of(ctx.dockerfile, "HEALTHCHECK")
     test = list((image_config(ctx).get("Healthcheck") or {}).get("Test") or [])
     program = probe_program(test)
     if program is None:
@@ -178,16 +203,12 @@ def stops_quickly(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     return Outcome.fail(t(key, grace=f"{grace:g}", why=why, **shown), where)
 
 
-def _env(ctx: Context) -> dict[str, str]:
-    return dict(item.split("=", 1) if "=" in item else (item, "") for item in image_config(ctx).get("Env") or [])
-
-
 @register("unbuffered_logs", needs="ready", required_params=("startup_pattern",))
 def unbuffered_logs(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """PYTHONUNBUFFERED=1 is set in the image and a startup line reaches the container's logs."""
-    value = _env(ctx).get("PYTHONUNBUFFERED", "")
+    value = image_environment(ctx).get("PYTHONUNBUFFERED", "")
     if not value:
-        return Outcome.fail(t("unbuffered_logs.no_env"), _last_line(ctx, "ENV") or start_line(ctx))
+        return Outcome.fail(t("unbuffered_logs.no_env"), location_of(ctx.dockerfile, "ENV") or start_line(ctx))
     logs = ctx.run.container.logs_tail(int(params.get("lines", 200)))
     pattern = params["startup_pattern"]
     line = next((text for text in logs.splitlines() if re.search(pattern, text)), None)
@@ -204,3 +225,58 @@ def no_dev_server(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if warning in logs:
         return Outcome.fail(t("no_dev_server.found", port=ctx.exercise.port), start_line(ctx))
     return Outcome.ok(t("no_dev_server.ok"), start_line(ctx))
+
+
+# -- the model loads with warnings turned into errors -------------------------------------
+
+STRICT_LOAD = """\
+import sys, warnings
+try:
+    from sklearn.exceptions import InconsistentVersionWarning
+except ImportError:  # scikit-learn before 1.3 warns with a plain UserWarning
+    InconsistentVersionWarning = UserWarning
+warnings.simplefilter("error", InconsistentVersionWarning)
+import joblib
+joblib.load(sys.argv[1])
+print("model loaded")
+"""
+
+VERSIONS = re.compile(r"from version (\S+?) when using version (\S+?)\.?(\s|$)")
+
+
+def _builder_install(ctx: Context) -> Instruction | None:
+    """The pip install RUN of an earlier stage (where the model's scikit-learn came from)."""
+    if ctx.dockerfile is None:
+        return None
+    final = ctx.dockerfile.stage_count() - 1
+    installs = [ins for ins in ctx.dockerfile.commands() if ins.keyword == "RUN" and ins.stage < final and "pip" in ins.value]
+    return installs[-1] if installs else None
+
+
+@register("model_loads_strict", needs="container")
+def model_loads_strict(ctx: Context, params: Mapping[str, Any]) -> Outcome:
+    """Inside the container the model loads with scikit-learn's InconsistentVersionWarning turned into an error."""
+    path = params.get("model_path", "/app/iris_binary_model.pkl")
+    container = ctx.run.container
+    state = container.state()
+    if not state.get("Running"):
+        return Outcome.fail(t("model_loads_strict.not_running", code=state.get("ExitCode")))
+    command = ["python", "-c", STRICT_LOAD, path]
+    code, output = container.exec_output(command)
+    if code == 124:  # the session's exec time limit: importing scikit-learn on a busy machine is slow
+        code, output = container.exec_output(command)
+    if code == 0:
+        return Outcome.ok(t("model_loads_strict.ok", path=path))
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    last = lines[-1].strip()[:300] if lines else f"exit code {code}"
+    versions = VERSIONS.search(output)
+    if versions:
+        where = _builder_install(ctx)
+        return Outcome.fail(
+            t("model_loads_strict.version_mismatch", trained=versions.group(1), serving=versions.group(2)),
+            where.location if where else None,
+            output[-2000:],
+        )
+    if "FileNotFoundError" in output or "No such file" in output:
+        return Outcome.fail(t("model_loads_strict.missing", path=path), detail=output[-2000:])
+    return Outcome.fail(t("model_loads_strict.error", error=last), detail=output[-2000:])
