@@ -19,6 +19,17 @@ from grader.i18n import t
 from grader.kinds import register
 from grader.model import Outcome
 
+# Why the grader would not run a stack (StackRefused.reason, from grader/engine/compose.py) -> its message.
+REFUSED = {
+    "privileged": "compose_stack_runs.refused_privileged",
+    "host_namespace": "compose_stack_runs.refused_host_namespace",
+    "host_devices": "compose_stack_runs.refused_host_devices",
+    "host_path": "compose_stack_runs.refused_host_path",
+    "outside_network": "compose_stack_runs.refused_outside_network",
+}
+# How the client's output folder was mounted (StackRun.output_mount), when not as a named volume -> the message.
+NOT_A_VOLUME = {"bind": "compose_client_output.bind", "anonymous": "compose_client_output.anonymous"}
+
 
 def _tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.splitlines()[-lines:])
@@ -52,7 +63,7 @@ def _stack_problem(compose_file: ComposeFile | None, run: StackRun, timeout: flo
     where = compose_file.location if compose_file else (lambda *keys: name)
     if run.refused is not None:
         refused = run.refused
-        return t(f"compose_stack_runs.refused_{refused.reason}", service=refused.service, value=refused.value), where(*refused.path)
+        return t(REFUSED[refused.reason], service=refused.service, value=refused.value), where(*refused.path)
     if run.problem:
         return t("compose_stack_runs.config", compose=run.command, name=name, error=_tail(run.problem, 10)), name
     if run.build_timed_out:
@@ -111,9 +122,9 @@ def compose_client_output(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     path = PurePosixPath(run.output_path)
     folder = str(path.parent)
     if run.output_mount != "volume":
-        key = {"bind": "bind", "anonymous": "anonymous"}.get(run.output_mount, "none")
         lost = t("compose_client_output.was_written") if run.output_in_container else ""
-        return Outcome.fail(t(f"compose_client_output.{key}", folder=folder, path=path, lost=lost))
+        key = NOT_A_VOLUME.get(run.output_mount, "compose_client_output.none")
+        return Outcome.fail(t(key, folder=folder, path=path, lost=lost))
     if run.output is None:
         return Outcome.fail(t("compose_client_output.missing", volume=run.output_volume, path=path))
     rows = list(csv.DictReader(io.StringIO(run.output)))

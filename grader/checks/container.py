@@ -104,8 +104,8 @@ def gunicorn_pid1(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     ):
         return Outcome.ok(t("gunicorn_pid1.ok", argv=_shown(argv)), where)
     if runs_in_shell(command):
-        key = "gunicorn_pid1.wrapped" if shell_written_as_json(ctx) else "gunicorn_pid1.shell_form"
-        return Outcome.fail(t(key, argv=_shown(argv), command=_shown(command[2:])), where)
+        wrapped = shell_written_as_json(ctx)
+        return Outcome.fail(t("gunicorn_pid1.wrapped" if wrapped else "gunicorn_pid1.shell_form", argv=_shown(argv), command=_shown(command[2:])), where)
     return Outcome.fail(t("gunicorn_pid1.not_gunicorn", argv=_shown(argv), port=ctx.exercise.port), where)
 
 
@@ -199,8 +199,8 @@ def stops_quickly(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     else:
         why = t("stops_quickly.why_no_handler", program=posixpath.basename(command[0]) if command else "?")
     # 137 = SIGKILL: the engine gave up waiting; any other code means it did stop, only slowly.
-    key = "stops_quickly.slow" if state.get("ExitCode") == 137 else "stops_quickly.slow_exit"
-    return Outcome.fail(t(key, grace=f"{grace:g}", why=why, **shown), where)
+    killed = state.get("ExitCode") == 137
+    return Outcome.fail(t("stops_quickly.slow" if killed else "stops_quickly.slow_exit", grace=f"{grace:g}", why=why, **shown), where)
 
 
 @register("unbuffered_logs", needs="ready", required_params=("startup_pattern",))

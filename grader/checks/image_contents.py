@@ -27,6 +27,11 @@ MASK = "•••"
 
 # Reference sizes already measured in this process: (reference folder digest, base image id) -> bytes.
 _REFERENCE_ADDED: dict[tuple[str, str], int] = {}
+# Where a secret was seen (Finding.kind) -> the message that says so.
+FOUND_IN = {
+    "env": "no_secret_in_image.in_env", "label": "no_secret_in_image.in_label", "history": "no_secret_in_image.in_history",
+    "file": "no_secret_in_image.in_file",
+}
 
 
 # -- files planted in the build context ------------------------------------------------------
@@ -350,7 +355,7 @@ def no_secret_in_image(ctx: Context, params: Mapping[str, Any]) -> Outcome:
             findings = scan_image_for(ctx, image_id, secrets, timeout)
             if findings:
                 first = findings[0]
-                message = t(f"no_secret_in_image.in_{first.kind}", file=filename, what=first.what)
+                message = t(FOUND_IN[first.kind], file=filename, what=first.what)
                 if len(findings) > 1:
                     message = sentences(message, t("no_secret_in_image.others", count=len(findings) - 1))
                 if how:

@@ -186,8 +186,9 @@ def args_reach_server(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if refused:
         return Outcome.fail(t("args_reach_server.not_started", args=shown, error=refused), where)
     if not state.ready:
-        key = "args_reach_server.no_entrypoint" if not entrypoint else "args_reach_server.no_answer"
-        return Outcome.fail(t(key, args=shown, problem=state.problem), where)
+        return Outcome.fail(
+            t("args_reach_server.no_answer" if entrypoint else "args_reach_server.no_entrypoint", args=shown, problem=state.problem), where,
+        )
     health = _get_json(running, params.get("path", "/health"))
     wrong = {key: health.get(key) for key, value in expected.items() if health.get(key) != value}
     if not wrong:
