@@ -8,7 +8,7 @@ import pytest
 
 from fakes import FakeSession
 from unit_helpers import REPO_ROOT, built, spec_of
-from grader import i18n, spec
+from grader import spec
 from grader.kinds import registry
 from grader.checks.image_contents import dockerignore_entry
 from grader.dockerfile import brings
@@ -305,18 +305,6 @@ def test_exercise_02_totals_100_and_plants_the_files_it_checks(exercise02):
     assert SECRET in params["secrets"]
     planted_tops = {"/app/" + relative.split("/")[0] for relative in exercise02.plant}
     assert planted_tops == set(params["paths"])
-
-
-@pytest.mark.parametrize("family", ["cache_context", "serving"])
-def test_messages_exist_in_korean_with_the_same_placeholders(family):
-    import yaml
-
-    english = yaml.safe_load((i18n.LOCALES / "en" / f"{family}.yaml").read_text(encoding="utf-8"))
-    korean = yaml.safe_load((i18n.LOCALES / "ko" / f"{family}.yaml").read_text(encoding="utf-8"))
-    assert set(english) == set(korean)
-    for key, text in english.items():
-        assert i18n.placeholders(text) == i18n.placeholders(korean[key]), key
-        assert key.split(".")[0] in registry(), f"{key}: prefix it with its check kind"
 
 
 def test_rebuild_never_writes_through_a_linked_app_file(exercise02, ctx_for, tmp_path):

@@ -354,3 +354,21 @@ def test_the_key_test_catches_a_built_key():
                      "    key = 'x.c'\n    t(key)\n    t(kind)\n")
     verdicts = [_whole_key(call.args[0], [function, tree] if function else [tree]) for call, function in _t_calls(tree)]
     assert verdicts == [False, True, True, True, False]
+
+
+def test_a_kinds_messages_sit_in_its_familys_catalog_file():
+    """grader/locales/<lang>/<family>.yaml holds the messages of the kinds of grader/checks/<family>.py, and only those."""
+    from grader.kinds import registry
+
+    kinds = registry()
+    for language in ("en", "ko"):
+        for kind in kinds.values():
+            path = LOCALES / language / f"{kind.family}.yaml"
+            assert path.is_file(), f"{kind.family}: no catalog {path.relative_to(REPO_ROOT)}"
+        for family in {kind.family for kind in kinds.values()}:
+            for key in _raw(LOCALES / language / f"{family}.yaml"):
+                prefix = key.split(".")[0]
+                assert prefix in kinds and kinds[prefix].family == family, f"{language}/{family}.yaml: `{key}` belongs elsewhere"
+        for path in _files(language):
+            misplaced = [key for key in _raw(path) if key.split(".")[0] in kinds and kinds[key.split(".")[0]].family != path.stem]
+            assert misplaced == [], f"{language}/{path.name}: messages of another family's kinds"
