@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
-from grader.context import Context, copy_submission
+from grader.context import BuildResult, Context, copy_submission
 from grader.dockerfile import PIP_INSTALL, base_python_too_old, declared_args, final_install, first_code_copy, quote_instruction
 from grader.i18n import t
 from grader.kinds import register
@@ -48,6 +48,23 @@ def pip_history_entry(entries: list[dict], requirements: str) -> dict | None:
     return (reading or installs or [None])[-1]
 
 
+def _rebuild_with_edited_app(ctx: Context, app_file: str) -> BuildResult | None:
+    """Rebuild a copy of the built folder whose app file got one more line; None when there is no such file."""
+    with tempfile.TemporaryDirectory(prefix="labkit-rebuild-") as scratch:
+        folder = copy_submission(ctx.build_dir or ctx.submission, Path(scratch) / "context")
+        target = folder / app_file
+        if not target.is_file():
+            return None
+        if target.is_symlink():  # the copy keeps links: appending must not write through to the original
+            text = target.read_bytes()
+            target.unlink()
+            target.write_bytes(text)
+        # A comment unique to this grading: an earlier grading's rebuild must not be in the cache.
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(f"\n# edited by the grader to test the build cache ({uuid.uuid4().hex})\n")
+        return ctx.session.build(folder, ctx.dockerfile, ctx.build_timeout)
+
+
 @register("rebuild_uses_cache", needs="image", required_params=("app_file",))
 def rebuild_uses_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """After an edit to the app code only, a rebuild takes the pip install step from the cache."""
@@ -56,19 +73,9 @@ def rebuild_uses_cache(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     install_where = install.location if install else None
     first_seconds = ctx.build.duration
     ctx.facts["first_build_seconds"] = round(first_seconds, 2)
-    with tempfile.TemporaryDirectory(prefix="labkit-rebuild-") as scratch:
-        folder = copy_submission(ctx.build_dir or ctx.submission, Path(scratch) / "context")
-        target = folder / app_file
-        if not target.is_file():
-            return Outcome.fail(t("rebuild_uses_cache.no_app_file", app_file=app_file))
-        if target.is_symlink():  # the copy keeps links: appending must not write through to the original
-            text = target.read_bytes()
-            target.unlink()
-            target.write_bytes(text)
-        # A comment unique to this grading: an earlier grading's rebuild must not be in the cache.
-        with target.open("a", encoding="utf-8") as handle:
-            handle.write(f"\n# edited by the grader to test the build cache ({uuid.uuid4().hex})\n")
-        rebuilt = ctx.session.build(folder, ctx.dockerfile, ctx.build_timeout)
+    rebuilt = _rebuild_with_edited_app(ctx, app_file)
+    if rebuilt is None:
+        return Outcome.fail(t("rebuild_uses_cache.no_app_file", app_file=app_file))
     try:
         if not rebuilt.ok:
             return Outcome.fail(

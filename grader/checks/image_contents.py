@@ -16,6 +16,7 @@ from grader import dockerfile as dockerfile_module
 from grader.context import Context
 from grader.dockerfile import Instruction, copy_bringing, declared_args, final_base, image_of, instruction_naming
 from grader.facts.image import MB, image_config, size_over_base
+from grader.facts.dive import Efficiency
 from grader.facts.saved_image import DEFAULT_TIMEOUT, SavedImageTimeout, layer_instructions, save_and_read, saved_analysis
 from grader.i18n import t
 from grader.kinds import register
@@ -112,6 +113,32 @@ def _mb(value: int) -> str:
     return f"{value / MB:.1f}"
 
 
+def _efficiency_summary(ctx: Context, result: Efficiency) -> str:
+    """The figures of the analysis, recorded in the report's facts and said in one sentence."""
+    ctx.facts["efficiency_percent"] = round(100 * result.score, 2)
+    ctx.facts["wasted_mb"] = round(result.wasted_bytes / MB, 2)
+    ctx.facts["user_wasted_mb"] = round(result.user_wasted_bytes / MB, 2)
+    return t(
+        "layer_efficiency.summary",
+        percent=f"{100 * result.score:.1f}",
+        wasted=_mb(result.wasted_bytes),
+        paths=len([w for w in result.wasted if w.cumulative_bytes]),
+        user_wasted=_mb(result.user_wasted_bytes),
+        user_percent=f"{result.user_wasted_percent:.1f}",
+        user_size=_mb(result.user_size_bytes),
+    )
+
+
+def _worst_waste(ctx: Context, saved: Any, result: Efficiency, exclude_base: bool) -> tuple[str, str | None]:
+    """The biggest wasted path as an example sentence, and the Dockerfile line that wrote its last copy."""
+    places = layer_instructions(ctx, saved.config)
+    worst = next((w for w in result.wasted if w.cumulative_bytes and (not exclude_base or w.layers[-1] >= result.base_layers)), None)
+    if worst is None:
+        return "", None
+    location = places[worst.layers[-1]].location if worst.layers[-1] in places else None
+    return t("layer_efficiency.example", path=worst.path, copies=len(worst.layers), size=_mb(worst.cumulative_bytes)), location
+
+
 @register("layer_efficiency", needs="image", while_app_starts=True)  # `docker save` takes seconds on a new layer
 def layer_efficiency(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     """dive's layer efficiency and wasted bytes, read from `docker save`; fails below/above the optional limits."""
@@ -121,32 +148,13 @@ def layer_efficiency(ctx: Context, params: Mapping[str, Any]) -> Outcome:
         saved, result = saved_analysis(ctx, ctx.build.image_id, timeout)
     except SavedImageTimeout:
         return Outcome.fail(t("layer_efficiency.timeout", seconds=f"{timeout:.0f}"))
-    base = result.base_layers
     wasted = result.user_wasted_bytes if exclude_base else result.wasted_bytes
-    ctx.facts["efficiency_percent"] = round(100 * result.score, 2)
-    ctx.facts["wasted_mb"] = round(result.wasted_bytes / MB, 2)
-    ctx.facts["user_wasted_mb"] = round(result.user_wasted_bytes / MB, 2)
-    summary = t(
-        "layer_efficiency.summary",
-        percent=f"{100 * result.score:.1f}",
-        wasted=_mb(result.wasted_bytes),
-        paths=len([w for w in result.wasted if w.cumulative_bytes]),
-        user_wasted=_mb(result.user_wasted_bytes),
-        user_percent=f"{result.user_wasted_percent:.1f}",
-        user_size=_mb(result.user_size_bytes),
-    )
-    places = layer_instructions(ctx, saved.config)
+    summary = _efficiency_summary(ctx, result)
     detail = "\n".join(
         f"{_mb(w.cumulative_bytes)} MB  {w.path}  (layers {', '.join(str(i) for i in w.layers)})" for w in result.wasted[:10]
         if w.cumulative_bytes
     )
-    worst = next((w for w in result.wasted if w.cumulative_bytes and (not exclude_base or w.layers[-1] >= base)), None)
-    location = places[worst.layers[-1]].location if worst and worst.layers[-1] in places else None
-    example = (
-        t("layer_efficiency.example", path=worst.path, copies=len(worst.layers), size=_mb(worst.cumulative_bytes))
-        if worst
-        else ""
-    )
+    example, location = _worst_waste(ctx, saved, result, exclude_base)
     minimum = params.get("min_efficiency")
     if minimum is not None and result.score < float(minimum):
         return Outcome.fail(
