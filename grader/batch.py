@@ -26,7 +26,7 @@ MAX_ATTEMPTS = 3  # tries per submission and run when the infrastructure fails
 SKIPPED_NAMES = {".git", "__pycache__"}
 # The modules whose code decides a score: a change in any of them is a new grader version.
 # The engine package is in: how the app is reached and how a stack runs change results too.
-GRADING_SOURCES = ("grading.py", "engine", "context.py", "dockerfile.py", "model.py", "spec.py", "checks",
+GRADING_SOURCES = ("grading.py", "engine", "context.py", "dockerfile.py", "model.py", "spec.py", "checks", "kinds.py", "facts", "text.py",
                    "commands.py")  # how commands.sh is read (exercise-07); its replay is in the engine package
 
 
