@@ -59,6 +59,7 @@ STATIC_SNIPPET = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
+import grader.checks
 from grader import spec, grading
 t1 = time.perf_counter()
 exercise = spec.find_exercise(spec.load(), sys.argv[1])
@@ -196,7 +197,8 @@ class Bench:
 
     def _exercise_port(self) -> int:
         sys.path.insert(0, str(self.code))
-        from grader import spec  # the bench runs with the project's interpreter
+        import grader.checks  # noqa: F401  (the check families register their kinds)
+        from grader import grading, spec  # noqa: F401  (the bench runs with the project's interpreter; grading gives spec its check kinds)
 
         exercise = spec.find_exercise(spec.load(self.code / "labs.yaml"), self.exercise)
         if exercise is None:

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from grader.i18n import t
+from grader.text import shorten
 
 MAX_LINES = 1000
 MAX_BYTES = 200_000
@@ -212,16 +213,12 @@ def read_plan(data: bytes, port: int = 5001, variables: Mapping[str, str] | None
         try:
             plan.commands.append(parse_line(number, line, variables or {}))
         except Refused as refusal:
-            plan.problems.append(Problem(number, refusal.key, {"line": number, "text": _short(line), **refusal.params}, refused=True))
+            plan.problems.append(Problem(number, refusal.key, {"line": number, "text": shorten(line, 80), **refusal.params}, refused=True))
     if not plan.commands and not plan.problems:
         return Plan(fatal=Problem(0, "commands.empty"))
     plan.problems.extend(explain(plan.commands, port))
     plan.problems.sort(key=lambda p: p.line)
     return plan
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _expand(line: str, variables: Mapping[str, str]) -> str:

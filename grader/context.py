@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
+from grader.compose_facts import StackRun
 from grader.dockerfile import Dockerfile, Instruction
 from grader.explain import build_failure, not_ready
 from grader.i18n import t
@@ -87,6 +88,59 @@ class RunState:
             self.problem = not_ready(self)
 
 
+@runtime_checkable
+class EngineSession(Protocol):
+    """What checks may ask of the grading's engine session: grader/engine/session.py's Session implements it,
+    tests/unit/fakes.py's FakeSession fakes it. Only these methods touch the engine; they return facts."""
+
+    probe_lost: bool  # the grader's probe stopped: what its requests said is no fact about the app
+
+    def engine_alive(self) -> bool:
+        """True when the engine still answers."""
+
+    def build(
+        self, folder: Path, dockerfile: Dockerfile | None, timeout: float, on_progress: Callable[[str], None] = ...,
+        buildargs: dict[str, str] | None = None,
+    ) -> BuildResult:
+        """Build FOLDER (a rebuild, the reference, a build argument); the image is labelled and removed with the session."""
+
+    def inspect_image(self, reference: str) -> dict | None:
+        """`docker image inspect`, or None when the engine has no such image."""
+
+    def history(self, image_id: str) -> list[dict]:
+        """The image's build steps, oldest first (`docker history`)."""
+
+    def discard_image(self, image_id: str) -> None:
+        """Remove an image built now that no later grading can reuse."""
+
+    def paths_in_image(self, image_id: str, paths: list[str]) -> dict[str, bool]:
+        """Which of these absolute paths exist in the image (looked up in a container never started)."""
+
+    def save_image(self, image_id: str) -> Iterable[bytes]:
+        """The image as `docker save` streams it."""
+
+    def start(
+        self, image_id: str, port: int, limits: Any = ..., environment: dict[str, str] | None = None,
+        command: list[str] | None = None, mounts: dict[str, str] | None = None,
+    ) -> Container:
+        """Start another container of an image on the grading's network (raises ContainerRefused when the engine refuses it)."""
+
+    def wait_ready(self, running: Container, path: str, timeout: float) -> RunState:
+        """Wait until the app answers HTTP on PATH, or say why it did not."""
+
+    def wait_health(self, running: Container, timeout: float) -> tuple[str, str]:
+        """The container's health status once it settles (or at the timeout), and the last probe's output."""
+
+    def stop_seconds(self, running: Container, grace: float = 5.0) -> tuple[float, dict]:
+        """`docker stop` with a grace period: how long it took, and the State after."""
+
+    def run_stack(self, folder: Path, **options: Any) -> StackRun:
+        """Build and run FOLDER's Compose stack under the grading's labels; what it produced."""
+
+    def replay(self, folder: Path, plan: Any, with_registry: bool = False, **settings: Any) -> Any:
+        """Replay a commands file's plan in this grading (with a registry of its own when asked); its facts."""
+
+
 @dataclass
 class Context:
     """Everything known about one submission so far; checks read it, the runner fills it."""
@@ -102,7 +156,7 @@ class Context:
     facts: dict[str, Any] = field(default_factory=dict)
     # The engine session, for checks that must do more than read (a second build, a second
     # run, a file lookup in the image). Only its methods touch the engine.
-    session: Any = None
+    session: EngineSession | None = None
     # The folder that was built: a copy of the submission when the exercise plants files.
     build_dir: Path | None = None
     build_timeout: float = 600.0

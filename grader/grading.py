@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader import dockerfile as dockerfile_module
-from grader.checks import registry
-from grader.checks.dockerfile_rules import final_base
-from grader.dockerfile import image_of
+from grader.kinds import registry
+from grader.dockerfile import final_base, image_of
 from grader.i18n import t
-from grader.checks.image import layers_added, size_over_base
+from grader.facts.image import layers_added, size_over_base
 from grader.context import NEEDS, Context, RunState, copy_submission
 from grader.engine.buildkit import choose_builder
 from grader.engine.connect import connect, engine_address, provenance as engine_provenance
@@ -229,15 +228,13 @@ def _refuse_dropped_healthcheck(ctx: Context) -> None:
 
 def final_base_reference(ctx: Context) -> str | None:
     """The image the final stage starts from, following `FROM <earlier stage>` references."""
-    instruction = final_base(ctx)
+    instruction = final_base(ctx.dockerfile)
     return image_of(instruction.value) if instruction else None
 
 
 def _ready_params(exercise: ExerciseSpec) -> tuple[str, float]:
-    for spec in exercise.checks:
-        if spec.kind == "container_ready":
-            return spec.params.get("path", "/"), float(spec.params.get("timeout", DEFAULT_READY_TIMEOUT))
-    return "/", DEFAULT_READY_TIMEOUT
+    params = exercise.params_of("container_ready")
+    return params.get("path", "/"), float(params.get("timeout", DEFAULT_READY_TIMEOUT))
 
 
 def _start_and_wait(ctx: Context, session: Session, progress: Progress, while_waiting: Callable[[], None]) -> None:

@@ -87,6 +87,11 @@ class ExerciseSpec:
         """Sum of the points of every check."""
         return sum(check.points for check in self.checks)
 
+    def params_of(self, kind: str) -> Mapping[str, Any]:
+        """The params of the exercise's first check of this kind ({} when it has none): checks that share one
+        run (a stack, a replay, a readiness wait) read their settings from the check that declares them."""
+        return next((check.params for check in self.checks if check.kind == kind), {})
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -1,15 +1,19 @@
-"""Loads labs.yaml into frozen specs and validates it, reporting every error at once with its YAML path."""
+"""Loads labs.yaml into frozen specs and validates it, reporting every error at once with its YAML path.
+
+The check kinds it validates against are given to it (`kinds=`), never imported: the registry
+lives in the grading layer (grader/kinds.py), which also names itself the default for callers
+that pass none.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Protocol
 
 import yaml
 
-from grader.checks import registry
 from grader.i18n import SAFE_LOADER
 from grader.model import CheckSpec, ExerciseSpec
 
@@ -21,6 +25,31 @@ MIN_LADDER = 3  # nudge, concept with its reference page, the exact line
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 TRANSLATED_KEY = re.compile(r"^(title|hint)_([a-z]{2})$")
 LADDER_KEY = re.compile(r"^hints_([a-z]{2})$")
+
+
+class KindRule(Protocol):
+    """What validating labs.yaml needs to know of a check kind: the params every check of it must give."""
+
+    required_params: tuple[str, ...]
+
+
+Kinds = Mapping[str, KindRule]
+_default_kinds: Callable[[], Kinds] | None = None
+
+
+def use_kinds(provider: Callable[[], Kinds]) -> None:
+    """Name the kinds load() and parse() validate against when their caller gives none (grader/kinds.py names its registry)."""
+    global _default_kinds
+    _default_kinds = provider
+
+
+def _kinds(kinds: Kinds | None) -> Kinds:
+    """The kinds given, else the default ones; a programming error when there are neither."""
+    if kinds is not None:
+        return kinds
+    if _default_kinds is None:
+        raise RuntimeError("grader.spec was given no check kinds: pass kinds=grader.kinds.registry(), or import grader.kinds first")
+    return _default_kinds()
 
 
 class SpecError(Exception):
@@ -40,8 +69,8 @@ def default_labs_path() -> Path:
     return Path(__file__).resolve().parent.parent / "labs.yaml"
 
 
-def load(path: Path | None = None) -> list[ExerciseSpec]:
-    """Read and validate labs.yaml; raise SpecError listing every problem."""
+def load(path: Path | None = None, kinds: Kinds | None = None) -> list[ExerciseSpec]:
+    """Read and validate labs.yaml against the check kinds; raise SpecError listing every problem."""
     path = Path(path) if path else default_labs_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -54,11 +83,12 @@ def load(path: Path | None = None) -> list[ExerciseSpec]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(error, "problem", None) or str(error)
         raise SpecError(path, [f"not valid YAML at {where}: {problem}. Check indentation and quoting there"]) from None
-    return parse(document, path)
+    return parse(document, path, kinds)
 
 
-def parse(document: Any, path: Path = Path("labs.yaml")) -> list[ExerciseSpec]:
-    """Validate an already-loaded labs.yaml document."""
+def parse(document: Any, path: Path = Path("labs.yaml"), kinds: Kinds | None = None) -> list[ExerciseSpec]:
+    """Validate an already-loaded labs.yaml document against the check kinds (the default ones when None)."""
+    kinds = _kinds(kinds)
     errors: list[str] = []
     exercises: list[ExerciseSpec] = []
     if not isinstance(document, dict) or not isinstance(document.get("exercises"), list):
@@ -67,7 +97,7 @@ def parse(document: Any, path: Path = Path("labs.yaml")) -> list[ExerciseSpec]:
     course_feedback = _feedback(document, "feedback", "teach", errors)
     exercises = _parse_unique(
         document["exercises"], "exercises",
-        lambda raw, where: _parse_exercise(raw, where, errors, course_builder, course_feedback), errors,
+        lambda raw, where: _parse_exercise(raw, where, errors, kinds, course_builder, course_feedback), errors,
         "give every exercise its own id",
     )
     if errors:
@@ -122,7 +152,7 @@ def _feedback(raw: dict, where: str, default: str, errors: list[str]) -> str:
 
 
 def _parse_exercise(
-    raw: Any, where: str, errors: list[str], course_builder: str = "auto", course_feedback: str = "teach"
+    raw: Any, where: str, errors: list[str], kinds: Kinds, course_builder: str = "auto", course_feedback: str = "teach"
 ) -> ExerciseSpec | None:
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, title, folder and checks")
@@ -150,7 +180,7 @@ def _parse_exercise(
         checks_raw = []
     feedback = _feedback(raw, f"{where}.feedback", course_feedback, errors)
     checks = _parse_unique(
-        checks_raw, f"{where}.checks", lambda raw, at: _parse_check(raw, at, errors, feedback), errors,
+        checks_raw, f"{where}.checks", lambda raw, at: _parse_check(raw, at, errors, kinds, feedback), errors,
         "ids must be unique within an exercise",
     )
     plant = raw.get("plant") or {}
@@ -184,7 +214,7 @@ def _ladder(value: Any, where: str, errors: list[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_check(raw: Any, where: str, errors: list[str], feedback: str = "teach") -> CheckSpec | None:
+def _parse_check(raw: Any, where: str, errors: list[str], kinds: Kinds, feedback: str = "teach") -> CheckSpec | None:
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with id, kind, points and title")
         return None
@@ -204,7 +234,6 @@ def _parse_check(raw: Any, where: str, errors: list[str], feedback: str = "teach
     check_id = _require_text(raw, "id", where, errors, "expose-port")
     if check_id and not ID_PATTERN.match(check_id):
         errors.append(f"{where}.id: `{check_id}` may hold only lower-case letters, digits, `-`, `_` and `.`")
-    kinds = registry()
     kind = _require_text(raw, "kind", where, errors, "image_exposes")
     if kind and kind not in kinds:
         errors.append(f"{where}.kind: unknown kind `{kind}`; known kinds: {', '.join(sorted(kinds))}")

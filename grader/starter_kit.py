@@ -15,7 +15,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("exercises", "grader", "docs", "scripts", "labs.yaml", "pyproject.toml", "tests/conftest.py", "tests/fixtures")
-HELPERS = ("conftest.py", "unit_helpers.py", "batch_helpers.py")  # shared by the unit tests: always copied
+HELPERS = ("conftest.py", "unit_helpers.py", "batch_helpers.py", "fakes.py")  # shared by the unit tests: always copied
 # ruff over the whole tree would lint the learner's own code in exercises/: the kit's `make test` runs
 # the grader's tests only, so neither the test that runs ruff nor the Makefile's ruff line goes in.
 NOT_IN_KIT = ("test_code_style.py",)

@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
     unwind_on_signals()  # before the imports: a batch stopping now still gets exit code 130
     with importing():
+        import grader.checks  # noqa: F401  (the check families register their kinds)
         from grader import spec
         from grader.engine.pool import client_for
         from grader.grading import grade

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import grader.checks  # noqa: F401  (the check families register their kinds, as the apps' entry points do)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -1,60 +1,6 @@
-"""The registry of check kinds: one family per module, one small function per check."""
+"""The check families, one module per thing inspected; importing this package registers every kind (grader/kinds.py)."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
-
-from grader.context import NEEDS, Context
-from grader.model import Outcome
-
-CheckFunction = Callable[[Context, Mapping[str, Any]], Outcome]
-
-
-@dataclass(frozen=True)
-class CheckKind:
-    """A kind of check: its function, what it needs first and which params labs.yaml must give."""
-
-    kind: str
-    func: CheckFunction
-    needs: str
-    required_params: tuple[str, ...] = ()
-    summary: str = ""
-    # True for checks that drive the engine themselves through ctx.session without
-    # needing the Dockerfile build (a Compose stack): they never run as static checks.
-    uses_engine: bool = False
-    # True for slow image checks that only read the image (no container, no build, nothing to
-    # clean up): they run on a thread while the learner's app starts, instead of before it.
-    while_app_starts: bool = False
-
-
-REGISTRY: dict[str, CheckKind] = {}
-
-
-def register(
-    kind: str, needs: str, required_params: tuple[str, ...] = (), uses_engine: bool = False, while_app_starts: bool = False
-) -> Callable[[CheckFunction], CheckFunction]:
-    """Decorator: make a function the implementation of a check kind (uses_engine: needs ctx.session)."""
-    if needs not in NEEDS:
-        raise ValueError(f"unknown need {needs!r}")
-
-    def decorate(func: CheckFunction) -> CheckFunction:
-        if kind in REGISTRY:
-            raise ValueError(f"check kind {kind!r} registered twice")
-        summary = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
-        if while_app_starts and needs != "image":
-            raise ValueError(f"check kind {kind!r}: only an image check can run while the app starts")
-        REGISTRY[kind] = CheckKind(kind, func, needs, tuple(required_params), summary, uses_engine, while_app_starts)
-        return func
-
-    return decorate
-
-
-def registry() -> dict[str, CheckKind]:
-    """Every check kind, importing each family module once."""
-    from grader.checks import (  # noqa: F401  (registration)
-        build, cache_context, commands_replay, compose_stack, configuration, dockerfile_rules, efficiency, image, lint, multistage,
-        registry_publish, runtime, serving,
-    )
-
-    return REGISTRY
+from grader.checks import (  # noqa: F401  (each family registers its kinds when imported)
+    dockerfile_text, lint, build, image_config, image_contents, container, http_answers, second_run,
+    compose_file, compose_run, commands_file, replay, registry_publish,
+)

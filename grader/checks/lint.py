@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from grader.checks import register
+from grader.kinds import register
 from grader.context import Context
 from grader.i18n import t
 from grader.model import Outcome

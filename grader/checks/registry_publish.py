@@ -1,6 +1,6 @@
 """Checks on sharing an image through a registry (exercise-08): publish.sh replayed against the grading's own registry.
 
-They read the facts of the one replay that grader/checks/commands_replay.py makes (with a private
+They read the facts of the one replay that grader/facts/replay.py makes (with a private
 registry from grader/engine/registry.py started for it): the built image's labels, what the registry
 holds, what was pulled back and what the answering container was started from.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grader.checks import register
-from grader.checks.commands_replay import _file, replay_of, replayed_steps, step_error
+from grader.kinds import register
 from grader.context import Context
+from grader.facts.replay import commands_file, replay_of, replayed_steps, step_error
 from grader.i18n import t
 from grader.model import Outcome
 
@@ -55,7 +55,7 @@ def registry_version_tag(ctx: Context, params: Mapping[str, Any]) -> Outcome:
     if not facts.registry:
         if failed is not None:
             return Outcome.fail(t("registry.push_failed", line=failed.line, error=step_error(failed)))
-        return Outcome.fail(t("commands.no_verb", subcommand="docker push", name=_file(ctx, params)))
+        return Outcome.fail(t("commands.no_verb", subcommand="docker push", name=commands_file(ctx, params)))
     versions = _version_tags(facts)
     if not versions:
         return Outcome.fail(t("registry_version_tag.only_latest", repositories=", ".join(facts.registry)))

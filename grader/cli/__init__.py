@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Sequence
 
+import grader.checks  # noqa: F401  (the check families register their kinds; the layers below never import the checks)
 from grader import spec
 from grader.cli import grade
 from grader.cli.common import EXIT_INTERRUPTED, EXIT_NOT_GRADABLE, DeferredConsole, language_option

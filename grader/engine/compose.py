@@ -11,7 +11,7 @@ The stack runs from a graded copy of the compose file: every service gets the gr
 and resource limits, published ports and fixed container names are dropped (nothing needs them,
 and they would collide between gradings), and a file that reaches into the host (privileged,
 host namespaces, host paths outside the folder) is refused before anything starts.
-Learner-facing wording lives in grader/checks/compose_stack.py; this module returns facts.
+Learner-facing wording lives in grader/checks/compose_file.py and compose_run.py; this module returns facts.
 """
 
 from __future__ import annotations

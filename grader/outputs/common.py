@@ -56,9 +56,27 @@ def points(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+# Catalog keys written out whole, so that a search for a key finds every use of it.
+STATE_KEYS = {
+    "graded": "state.graded", "timed_out": "state.timed_out", "grader_error": "state.grader_error", "not_gradable": "state.not_gradable",
+}
+CSV_TITLE_KEYS = {
+    "learner": "csv.learner", "exercise": "csv.exercise", "state": "csv.state", "score": "csv.score", "max_score": "csv.max_score",
+    "percent": "csv.percent", "duration_s": "csv.duration_s", "graded_at": "csv.graded_at", "content_hash": "csv.content_hash",
+    "grader_version": "csv.grader_version", "engine": "csv.engine", "message": "csv.message", "rank": "csv.rank",
+    "learner_a": "csv.learner_a", "learner_b": "csv.learner_b", "identical": "csv.identical", "shared_lines": "csv.shared_lines",
+    "lines_a": "csv.lines_a", "lines_b": "csv.lines_b", "rare_shared_lines": "csv.rare_shared_lines", "folder": "csv.folder",
+}
+
+
 def state_label(state: str) -> str:
     """`graded`, `timed out`... in the batch's language."""
-    return t(f"state.{state}")
+    return t(STATE_KEYS[state])
+
+
+def csv_title(name: str) -> str:
+    """A fixed CSV column's title in the batch's language."""
+    return t(CSV_TITLE_KEYS[name])
 
 
 def status_label(status: Status) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from grader.i18n import t
 from grader.model import ExerciseSpec
-from grader.outputs.common import Cohort, cell, number, state_label
+from grader.outputs.common import Cohort, cell, csv_title, number, state_label
 from grader.rows import Grading
 
 FILENAME = "gradebook.csv"
@@ -44,6 +43,6 @@ def write(out: Path, cohort: Cohort) -> list[Path]:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         # Column titles in the batch's language (check columns keep their ids, which never change).
-        writer.writerow({name: t(f"csv.{name}") if name in FIXED + TRAILING else name for name in header})
+        writer.writerow({name: csv_title(name) if name in FIXED + TRAILING else name for name in header})
         writer.writerows(table)
     return [path]

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from grader.i18n import t
-from grader.outputs.common import Cohort, cell
+from grader.outputs.common import Cohort, cell, csv_title
 
 FILENAME = "similarity.csv"
 
@@ -18,7 +18,7 @@ def write(out: Path, cohort: Cohort) -> list[Path]:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow([
-            t(f"csv.{name}")
+            csv_title(name)
             for name in ("rank", "learner_a", "learner_b", "score", "identical", "shared_lines", "lines_a", "lines_b", "rare_shared_lines")
         ])
         for rank, p in enumerate(cohort.pairs, start=1):

@@ -14,7 +14,7 @@ import pytest
 
 from unit_helpers import GOOD_DOCKERFILE, LABS, NO_ENGINE, REPO_ROOT, FakeContainer
 from grader import spec
-from grader.checks import registry
+from grader.kinds import registry
 from grader.context import Context
 from grader.dockerfile import parse_text
 from grader.model import ExerciseSpec, Outcome

@@ -1,16 +1,17 @@
-"""exercise-02's checks (grader/checks/cache_context.py) without an engine: a fake session and recorded history."""
+"""exercise-02's checks (grader/checks/dockerfile_text.py, build.py, image_contents.py) without an engine: a fake session and recorded history."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+from fakes import FakeSession
 from unit_helpers import REPO_ROOT, built, spec_of
-from grader import i18n, spec
-from grader.checks import registry
-from grader.checks.cache_context import brings, dockerignore_entry
+from grader import spec
+from grader.kinds import registry
+from grader.checks.image_contents import dockerignore_entry
+from grader.dockerfile import brings
 from grader.context import BuildResult, Context
 from grader.dockerfile import parse_text
 
@@ -55,43 +56,6 @@ def history(pip_id: str, top: str) -> list[dict]:
         step("sha256:" + "b" * 64, "/bin/sh -c #(nop) WORKDIR /app"),
         step("sha256:" + "0" * 64, ""),
     ]
-
-
-class FakeImages:
-    def __init__(self, histories: dict[str, list[dict]]):
-        self.histories = histories
-        self.removed: list[tuple[str, bool, bool]] = []
-
-    def get(self, image_id: str):
-        return SimpleNamespace(history=lambda: list(self.histories[image_id]))
-
-    def remove(self, image_id: str, force: bool = False, noprune: bool = False):
-        self.removed.append((image_id, force, noprune))
-
-
-class FakeSession:
-    """The Session methods the cache/context checks call, answering from canned data."""
-
-    def __init__(self, histories=None, rebuild: BuildResult | None = None, present=()):
-        self.client = SimpleNamespace(images=FakeImages(histories or {}))
-        self.rebuild = rebuild
-        self.present = set(present)
-        self.builds: list[str] = []  # the app file's text in each rebuilt context
-        self.asked: list[list[str]] = []
-
-    def build(self, folder: Path, dockerfile, timeout, on_progress=lambda text: None, buildargs=None):
-        self.builds.append((folder / "flask_api_v2.py").read_text())
-        return self.rebuild
-
-    def history(self, image_id: str) -> list[dict]:
-        return list(reversed(self.client.images.get(image_id).history()))
-
-    def discard_image(self, image_id: str) -> None:
-        self.client.images.remove(image_id, force=True, noprune=False)
-
-    def paths_in_image(self, image_id: str, paths: list[str]) -> dict[str, bool]:
-        self.asked.append(list(paths))
-        return {path: path in self.present for path in paths}
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +164,7 @@ def rebuilt_ok(duration: float = 1.5) -> BuildResult:
 
 def test_rebuild_uses_cache_passes_when_the_pip_step_is_the_same_image(exercise02, ctx_for):
     pip_id = "sha256:" + "9" * 64
-    session = FakeSession({FIRST: history(pip_id, FIRST), REBUILT: history(pip_id, REBUILT)}, rebuilt_ok())
+    session = FakeSession(histories={FIRST: history(pip_id, FIRST), REBUILT: history(pip_id, REBUILT)}, built=rebuilt_ok())
     ctx = ctx_for(GOOD, session)
     outcome = run(exercise02, "rebuild_uses_cache", ctx)
     assert outcome.passed, outcome.message
@@ -208,26 +172,26 @@ def test_rebuild_uses_cache_passes_when_the_pip_step_is_the_same_image(exercise0
     assert "first build 12.5 s" in outcome.message and "rebuild 1.5 s" in outcome.message
     assert ctx.facts == {"first_build_seconds": 12.5, "rebuild_seconds": 1.5}
     # The rebuild saw an edited app file, never the learner's own folder changed.
-    (edited,) = session.builds
+    (edited,) = [build.files["flask_api_v2.py"] for build in session.builds]
     original = (SOLUTION / "flask_api_v2.py").read_text()
     assert edited.startswith(original) and edited != original
     assert (SOLUTION / "flask_api_v2.py").read_text() == original
-    # The rebuilt image goes away with its own parents (noprune=False); the first image stays.
-    assert session.client.images.removed == [(REBUILT, True, False)]
+    # The rebuilt image goes away; the first image stays.
+    assert session.discarded == [REBUILT]
 
 
 def test_each_rebuild_edits_the_app_differently(exercise02, ctx_for):
     pip_id = "sha256:" + "9" * 64
-    session = FakeSession({FIRST: history(pip_id, FIRST), REBUILT: history(pip_id, REBUILT)}, rebuilt_ok())
+    session = FakeSession(histories={FIRST: history(pip_id, FIRST), REBUILT: history(pip_id, REBUILT)}, built=rebuilt_ok())
     run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, session))
     run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, session))
-    first, second = session.builds
+    first, second = [build.files["flask_api_v2.py"] for build in session.builds]
     assert first != second  # an earlier grading's rebuild can never be taken from the cache
 
 
 def test_rebuild_uses_cache_fails_naming_the_copy_that_invalidates_it(exercise02, ctx_for):
     session = FakeSession(
-        {FIRST: history("sha256:" + "9" * 64, FIRST), REBUILT: history("sha256:" + "8" * 64, REBUILT)}, rebuilt_ok(40.2)
+        histories={FIRST: history("sha256:" + "9" * 64, FIRST), REBUILT: history("sha256:" + "8" * 64, REBUILT)}, built=rebuilt_ok(40.2)
     )
     ctx = ctx_for(CODE_FIRST, session)
     outcome = run(exercise02, "rebuild_uses_cache", ctx)
@@ -240,7 +204,7 @@ def test_rebuild_uses_cache_fails_naming_the_copy_that_invalidates_it(exercise02
 
 def test_rebuild_uses_cache_fails_without_a_culprit_copy(exercise02, ctx_for):
     session = FakeSession(
-        {FIRST: history("sha256:" + "9" * 64, FIRST), REBUILT: history("sha256:" + "8" * 64, REBUILT)}, rebuilt_ok()
+        histories={FIRST: history("sha256:" + "9" * 64, FIRST), REBUILT: history("sha256:" + "8" * 64, REBUILT)}, built=rebuilt_ok()
     )
     text = GOOD.replace("WORKDIR /app\n", "WORKDIR /app\nRUN date > /built-at\n")
     outcome = run(exercise02, "rebuild_uses_cache", ctx_for(text, session))
@@ -250,15 +214,15 @@ def test_rebuild_uses_cache_fails_without_a_culprit_copy(exercise02, ctx_for):
 
 def test_rebuild_uses_cache_reports_a_failed_rebuild(exercise02, ctx_for):
     failed = BuildResult(ok=False, duration=3.0, error="step 4/6 failed with exit code 1", log_tail="pip: error")
-    session = FakeSession({}, failed)
+    session = FakeSession(histories={}, built=failed)
     outcome = run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, session))
     assert not outcome.passed and "exit code 1" in outcome.message and outcome.detail == "pip: error"
-    assert session.client.images.removed == []
+    assert session.discarded == []
 
 
 def test_rebuild_uses_cache_without_pip_step(exercise02, ctx_for):
     plain = [step(FIRST, "/bin/sh -c #(nop) COPY dir:abc in . "), step("sha256:" + "0" * 64, "")]
-    session = FakeSession({FIRST: plain, REBUILT: plain}, rebuilt_ok())
+    session = FakeSession(histories={FIRST: plain, REBUILT: plain}, built=rebuilt_ok())
     outcome = run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, session))
     assert not outcome.passed and "pip install" in outcome.message
 
@@ -266,14 +230,14 @@ def test_rebuild_uses_cache_without_pip_step(exercise02, ctx_for):
 def test_a_rebuild_that_returns_the_graded_image_is_not_removed(exercise02, ctx_for):
     pip_id = "sha256:" + "9" * 64
     same = BuildResult(ok=True, image_id=FIRST, duration=0.3)
-    session = FakeSession({FIRST: history(pip_id, FIRST)}, same)
+    session = FakeSession(histories={FIRST: history(pip_id, FIRST)}, built=same)
     outcome = run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, session))
-    assert outcome.passed and session.client.images.removed == []
+    assert outcome.passed and session.discarded == []
 
 
 def test_rebuild_uses_cache_needs_the_app_file(exercise02, ctx_for, tmp_path):
     (tmp_path / "Dockerfile").write_text(GOOD)
-    outcome = run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, FakeSession({}, rebuilt_ok()), submission=tmp_path))
+    outcome = run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, FakeSession(histories={}, built=rebuilt_ok()), submission=tmp_path))
     assert not outcome.passed and "flask_api_v2.py" in outcome.message
 
 
@@ -285,7 +249,7 @@ def clean_history() -> dict[str, list[dict]]:
 
 
 def test_planted_files_absent_passes_when_only_the_app_is_there(exercise02, ctx_for):
-    session = FakeSession(clean_history(), present={"/app/flask_api_v2.py"})
+    session = FakeSession(histories=clean_history(), present={"/app/flask_api_v2.py"})
     outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, session))
     assert outcome.passed, outcome.message
     assert outcome.location == ".dockerignore"
@@ -293,7 +257,7 @@ def test_planted_files_absent_passes_when_only_the_app_is_there(exercise02, ctx_
 
 
 def test_planted_files_absent_names_what_leaked_and_the_line_to_add(exercise02, ctx_for):
-    session = FakeSession(clean_history(), present={"/app/flask_api_v2.py", "/app/.env"})
+    session = FakeSession(histories=clean_history(), present={"/app/flask_api_v2.py", "/app/.env"})
     outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, session))
     assert not outcome.passed and outcome.location == ".dockerignore"
     assert "`/app/.env`" in outcome.message and ".dockerignore" in outcome.message and "`.git`" not in outcome.message
@@ -301,7 +265,7 @@ def test_planted_files_absent_names_what_leaked_and_the_line_to_add(exercise02, 
 
 def test_planted_files_absent_without_dockerignore_says_create_it(exercise02, ctx_for, tmp_path):
     leaked = {"/app/flask_api_v2.py", "/app/.git", "/app/venv", "/app/__pycache__", "/app/.env"}
-    outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, FakeSession(clean_history(), present=leaked), submission=tmp_path))
+    outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, FakeSession(histories=clean_history(), present=leaked), submission=tmp_path))
     assert not outcome.passed and outcome.location is None
     assert "no .dockerignore" in outcome.message
     for path in ("`/app/.git`", "`/app/venv`", "`/app/__pycache__`", "`/app/.env`"):
@@ -309,14 +273,14 @@ def test_planted_files_absent_without_dockerignore_says_create_it(exercise02, ct
 
 
 def test_planted_files_absent_needs_the_app_where_expected(exercise02, ctx_for):
-    outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, FakeSession(clean_history())))
+    outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, FakeSession(histories=clean_history())))
     assert not outcome.passed and "/app/flask_api_v2.py" in outcome.message
 
 
 def test_planted_secret_in_env_is_found_without_showing_it(exercise02, ctx_for):
     text = GOOD.replace("EXPOSE 5001", f"ENV API_TOKEN={SECRET}\nEXPOSE 5001")
     image = {"Config": {"Env": ["PATH=/usr/bin", f"API_TOKEN={SECRET}"]}}
-    session = FakeSession(clean_history(), present={"/app/flask_api_v2.py"})
+    session = FakeSession(histories=clean_history(), present={"/app/flask_api_v2.py"})
     outcome = run(exercise02, "planted_files_absent", ctx_for(text, session, image=image))
     assert not outcome.passed and "Config.Env" in outcome.message and SECRET not in outcome.message
     assert outcome.location == "Dockerfile:6"
@@ -325,7 +289,7 @@ def test_planted_secret_in_env_is_found_without_showing_it(exercise02, ctx_for):
 def test_planted_secret_in_history_is_found(exercise02, ctx_for):
     leaky = history("sha256:" + "9" * 64, FIRST)
     leaky.insert(1, step("sha256:" + "d" * 64, f"/bin/sh -c echo {SECRET} > /tmp/token"))
-    session = FakeSession({FIRST: leaky}, present={"/app/flask_api_v2.py"})
+    session = FakeSession(histories={FIRST: leaky}, present={"/app/flask_api_v2.py"})
     outcome = run(exercise02, "planted_files_absent", ctx_for(GOOD, session))
     assert not outcome.passed and "docker history" in outcome.message
 
@@ -343,18 +307,6 @@ def test_exercise_02_totals_100_and_plants_the_files_it_checks(exercise02):
     assert planted_tops == set(params["paths"])
 
 
-@pytest.mark.parametrize("family", ["cache_context", "serving"])
-def test_messages_exist_in_korean_with_the_same_placeholders(family):
-    import yaml
-
-    english = yaml.safe_load((i18n.LOCALES / "en" / f"{family}.yaml").read_text(encoding="utf-8"))
-    korean = yaml.safe_load((i18n.LOCALES / "ko" / f"{family}.yaml").read_text(encoding="utf-8"))
-    assert set(english) == set(korean)
-    for key, text in english.items():
-        assert i18n.placeholders(text) == i18n.placeholders(korean[key]), key
-        assert key.split(".")[0] in registry(), f"{key}: prefix it with its check kind"
-
-
 def test_rebuild_never_writes_through_a_linked_app_file(exercise02, ctx_for, tmp_path):
     original = tmp_path / "elsewhere.py"
     original.write_text("print('outside the submission')\n")
@@ -363,7 +315,7 @@ def test_rebuild_never_writes_through_a_linked_app_file(exercise02, ctx_for, tmp
     (folder / "Dockerfile").write_text(GOOD)
     (folder / "flask_api_v2.py").symlink_to(original)
     pip_id = "sha256:" + "9" * 64
-    session = FakeSession({FIRST: history(pip_id, FIRST), REBUILT: history(pip_id, REBUILT)}, rebuilt_ok())
+    session = FakeSession(histories={FIRST: history(pip_id, FIRST), REBUILT: history(pip_id, REBUILT)}, built=rebuilt_ok())
     assert run(exercise02, "rebuild_uses_cache", ctx_for(GOOD, session, submission=folder)).passed
     assert original.read_text() == "print('outside the submission')\n"
-    assert session.builds[0].startswith("print('outside the submission')")
+    assert session.builds[0].files["flask_api_v2.py"].startswith("print('outside the submission')")

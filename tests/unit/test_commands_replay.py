@@ -9,7 +9,7 @@ import pytest
 from tests.unit.unit_helpers import LABS, REPO_ROOT
 
 from grader import spec
-from grader.checks.commands_replay import PLAN_KEY, REPLAY_KEY, plan_of
+from grader.facts.replay import PLAN_KEY, REPLAY_KEY, plan_of
 from grader.context import Context
 from grader.grading import run_check, static_report
 from grader.i18n import set_language

@@ -14,8 +14,8 @@ import pytest
 from unit_helpers import LABS, REPO_ROOT
 from grader import spec
 from grader.engine import compose
-from grader.checks import compose_stack, registry
-from grader.checks.compose_stack import RUN_ATTRIBUTE, input_csv
+from grader.kinds import registry
+from grader.facts.compose import FEATURE_COLUMNS, RUN_ATTRIBUTE, input_csv
 from grader.engine.compose import ServiceState, StackRefused, StackRun, graded_document
 from grader.engine.session import Session
 from grader.context import Context
@@ -108,7 +108,7 @@ def test_only_the_numbered_steps_of_the_starter_say_todo(check):
 def test_the_shipped_input_csv_is_the_one_the_grader_writes(exercise06):
     output = params_of(exercise06, "compose_client_output")
     shipped = (SOLUTION / output["input_file"]).read_text(encoding="utf-8")
-    assert input_csv(output["cases"], compose_stack.FEATURE_COLUMNS) == shipped
+    assert input_csv(output["cases"], FEATURE_COLUMNS) == shipped
     assert shipped == (STARTER / output["input_file"]).read_text(encoding="utf-8")
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from fakes import FakeSession
 from unit_helpers import REPO_ROOT, FakeContainer, built, make_response, proc_net, running, tcp_line
-from test_efficiency import HISTORY, chunks, docker_save_tar
-from grader.errors import ContainerRefused
-from grader.checks import configuration
-from grader.checks.configuration import secret_values
-from grader.context import BuildResult, RunState
+from test_efficiency import HISTORY, docker_save_tar
+from grader.checks import second_run
+from grader.checks.image_contents import secret_values
 from grader.grading import run_check
 from grader.model import CheckSpec, Status
 
@@ -93,44 +92,6 @@ def test_env_settings_missing_are_named(make_ctx):
 # -- a second container ----------------------------------------------------------------------------------
 
 
-class FakeSession:
-    """The session as the configuration checks use it: start, wait, build, inspect, save."""
-
-    def __init__(self, container=None, ready=True, refuse=None, images=None, archive=None, built_image="sha256:second"):
-        self.container = container or FakeContainer()
-        self.ready = ready
-        self.refuse = refuse
-        self.started: list[dict] = []
-        self.builds: list[dict | None] = []
-        self.images = images or {}
-        self.archive = archive
-        self.archives: dict[str, bytes] = {}
-        self.built_image = built_image
-
-    def engine_alive(self):
-        return True
-
-    def start(self, image_id, port, limits=None, environment=None, command=None, mounts=None):
-        self.started.append({"port": port, "environment": environment, "command": command, "mounts": mounts})
-        if self.refuse:
-            raise ContainerRefused(self.refuse)  # what the session raises for the engine's refusal
-        self.container.port = port
-        return self.container
-
-    def wait_ready(self, running, path, timeout):
-        return RunState(running, ready=self.ready, problem="" if self.ready else "no HTTP answer")
-
-    def build(self, folder, dockerfile, timeout, on_progress=None, buildargs=None):
-        self.builds.append(buildargs)
-        return BuildResult(ok=True, image_id=self.built_image, total_steps=12, cached_steps=10)
-
-    def inspect_image(self, reference):
-        return self.images.get(reference)
-
-    def save_image(self, image_id):
-        return chunks(self.archives.get(image_id, self.archive))
-
-
 def answering(health=None, prediction=1):
     """A responder: GET /health gives `health`, POST /predict_iris gives `prediction`."""
 
@@ -160,7 +121,7 @@ SOURCE = REPO_ROOT / "solutions" / "exercise-05"
 
 
 def test_env_port_serves_on_the_port_it_is_given(make_ctx):
-    session = FakeSession(FakeContainer(answering({"port": 8080, "workers": 3})))
+    session = FakeSession(container=FakeContainer(answering({"port": 8080, "workers": 3})))
     result = run_check(check("env_port", **ENV_PORT), _ready_ctx(make_ctx, session))
     assert result.status is Status.PASSED, result.message
     assert session.started == [{"port": 8080, "environment": {"PORT": "8080", "WORKERS": "3"}, "command": None, "mounts": None}]
@@ -168,7 +129,7 @@ def test_env_port_serves_on_the_port_it_is_given(make_ctx):
 
 def test_env_port_gives_up_early_on_a_port_written_in_the_code(make_ctx):
     listening_on_5001 = proc_net([tcp_line(0, "00000000:1389")])
-    session = FakeSession(FakeContainer(proc_net=listening_on_5001), ready=False)
+    session = FakeSession(container=FakeContainer(proc_net=listening_on_5001), ready=False)
     ctx = _ready_ctx(make_ctx, session, source=SOURCE)
     result = run_check(check("env_port", **{**ENV_PORT, "timeout": 30}), ctx)
     assert result.status is Status.FAILED
@@ -178,13 +139,13 @@ def test_env_port_gives_up_early_on_a_port_written_in_the_code(make_ctx):
 
 
 def test_env_port_setting_not_read(make_ctx):
-    session = FakeSession(FakeContainer(answering({"port": 8080, "workers": 1})))
+    session = FakeSession(container=FakeContainer(answering({"port": 8080, "workers": 1})))
     result = run_check(check("env_port", **ENV_PORT), _ready_ctx(make_ctx, session))
     assert result.status is Status.FAILED and "workers=1" in result.message
 
 
 def test_env_port_wrong_prediction(make_ctx):
-    session = FakeSession(FakeContainer(answering({"port": 8080, "workers": 3}, prediction=0)))
+    session = FakeSession(container=FakeContainer(answering({"port": 8080, "workers": 3}, prediction=0)))
     result = run_check(check("env_port", **ENV_PORT), _ready_ctx(make_ctx, session))
     assert result.status is Status.FAILED and "instead of 1" in result.message
 
@@ -197,7 +158,7 @@ def test_env_port_container_refused(make_ctx):
 
 
 def test_model_path_mount_answers_with_the_mounted_model(make_ctx):
-    session = FakeSession(FakeContainer(answering(prediction=1)))
+    session = FakeSession(container=FakeContainer(answering(prediction=1)))
     params = dict(model="always_one_model.pkl", mount_at="/models/m.pkl", case={"features": [5.1, 3.5, 1.4, 0.2], "prediction": 1})
     result = run_check(check("model_path_mount", **params), _ready_ctx(make_ctx, session))
     assert result.status is Status.PASSED
@@ -208,18 +169,18 @@ def test_model_path_mount_answers_with_the_mounted_model(make_ctx):
 
 
 def test_model_path_ignored(make_ctx):
-    session = FakeSession(FakeContainer(answering(prediction=0)))
+    session = FakeSession(container=FakeContainer(answering(prediction=0)))
     params = dict(mount_at="/models/m.pkl", case={"features": [5.1, 3.5, 1.4, 0.2], "prediction": 1}, source="serve.py")
     result = run_check(check("model_path_mount", **params), _ready_ctx(make_ctx, session, source=SOURCE))
     assert result.status is Status.FAILED and "ignores MODEL_PATH" in result.message
 
 
 def test_the_always_one_model_ships_with_the_grader():
-    assert (configuration.DATA / "always_one_model.pkl").stat().st_size > 100
+    assert (second_run.DATA / "always_one_model.pkl").stat().st_size > 100
 
 
 def test_args_reach_the_server(make_ctx):
-    session = FakeSession(FakeContainer(answering({"log_level": "debug"})))
+    session = FakeSession(container=FakeContainer(answering({"log_level": "debug"})))
     params = dict(args=["--log-level", "debug"], expect={"log_level": "debug"})
     result = run_check(check("args_reach_server", **params), _ready_ctx(make_ctx, session))
     assert result.status is Status.PASSED
@@ -227,7 +188,7 @@ def test_args_reach_the_server(make_ctx):
 
 
 def test_args_dropped_by_a_shell_form_entrypoint(make_ctx):
-    session = FakeSession(FakeContainer(answering({"log_level": "info"})))
+    session = FakeSession(container=FakeContainer(answering({"log_level": "info"})))
     image = {**IMAGE, "Config": {**IMAGE["Config"], "Entrypoint": ["/bin/sh", "-c", "python serve.py"]}}
     text = SOLUTION.replace(ENTRYPOINT, "ENTRYPOINT python serve.py")
     params = dict(args=["--log-level", "debug"], expect={"log_level": "debug"})
@@ -254,7 +215,7 @@ def _with_version(value_holder):
 
     class Images(dict):
         def get(self, reference, default=None):
-            version = (value_holder.builds[-1] or {}).get("APP_VERSION", "dev")
+            version = (value_holder.builds[-1].buildargs or {}).get("APP_VERSION", "dev")
             return {**IMAGE, "Config": {**IMAGE["Config"], "Env": [f"APP_VERSION={version}"]}}
 
     return Images()
@@ -266,7 +227,7 @@ def test_build_arg_reaches_the_image(make_ctx):
     ctx = _ready_ctx(make_ctx, session)
     result = run_check(check("build_arg_changes_build", arg="APP_VERSION", prefix="graded-"), ctx)
     assert result.status is Status.PASSED, result.message
-    assert session.builds[0]["APP_VERSION"].startswith("graded-")
+    assert session.builds[0].buildargs["APP_VERSION"].startswith("graded-")
     assert "ENV APP_VERSION" in result.message and "2 of 12 steps" in result.message
     assert "Note" not in result.message  # the ARG comes after the pip install
 
@@ -353,7 +314,7 @@ def test_a_secret_arg_is_built_with_the_secret_and_found(make_ctx, tmp_path):
     )
     result = run_check(check("no_secret_in_image"), ctx)
     assert result.status is Status.FAILED
-    assert session.builds == [{"MODEL_REGISTRY_TOKEN": SECRET}]
+    assert [build.buildargs for build in session.builds] == [{"MODEL_REGISTRY_TOKEN": SECRET}]
     assert "--build-arg MODEL_REGISTRY_TOKEN=…" in result.message
     assert SECRET not in result.message
 

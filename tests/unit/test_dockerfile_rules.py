@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from unit_helpers import GOOD_DOCKERFILE, SOLUTION, STARTER
-from grader.checks import registry
-from grader.checks.dockerfile_rules import split_image_reference
+from grader.kinds import registry
+from grader.dockerfile import split_image_reference
 from grader.dockerfile import parse_text
 
 STATIC_KINDS = ("no_todo", "base_image", "workdir_before_copy", "pip_no_cache", "exec_form_cmd")

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fakes import FakeSession
 from unit_helpers import _tar, built, chunks, docker_save_tar
-from grader.checks.efficiency import (
-    SavedImageTimeout,
-    _ANALYSES,
-    analyze,
-    entry_from_tar_name,
-    layer_instructions,
-    read_saved_image,
-)
+from grader.facts.dive import analyze, entry_from_tar_name
+from grader.facts.saved_image import SavedImageTimeout, layer_instructions, read_saved_image
 from grader.grading import run_check
 from grader.model import CheckSpec, Status
 
@@ -219,25 +214,12 @@ def test_history_maps_layers_to_the_final_stages_lines(make_ctx):
 # -- the check ------------------------------------------------------------------------------------
 
 
-class SavingSession:
-    """A session that only saves images: the bytes of a synthetic `docker save`."""
-
-    def __init__(self, archive: bytes):
-        self.archive = archive
-        self.saved = 0
-
-    def save_image(self, image_id):
-        self.saved += 1
-        return chunks(self.archive)
-
-
 def _efficiency_ctx(make_ctx, layers=WASTEFUL, base_layers=1):
-    _ANALYSES.clear()
     build = built()
     base = {"Id": "sha256:base", "Size": 1000, "RootFS": {"Layers": ["sha256:l"] * base_layers}}
     return make_ctx(
         DOCKERFILE, build=build, image={"Id": build.image_id, "Size": 5000, "Config": {}}, base_image=base,
-        session=SavingSession(docker_save_tar(layers, HISTORY)),
+        session=FakeSession(archive=docker_save_tar(layers, HISTORY)),
     )
 
 
@@ -293,22 +275,14 @@ def test_check_on_an_efficient_image(make_ctx):
 
 
 def test_figures_are_cached_by_layer_content_so_a_regrade_saves_nothing(make_ctx, tmp_path, monkeypatch):
-    from grader.checks import efficiency
-
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
-    efficiency._ANALYSES.clear()
 
-    class CountingSession:
-        saves = 0
-
-        def save_image(self, image_id):
-            CountingSession.saves += 1
-            layers = [[("bin/tool", b"x" * 100)], [("bin/tool", b"y" * 100)]]  # written twice: waste
-            return chunks(docker_save_tar(layers, {"history": []}))
+    layers = [[("bin/tool", b"x" * 100)], [("bin/tool", b"y" * 100)]]  # written twice: waste
+    session = FakeSession(archive=docker_save_tar(layers, {"history": []}))
 
     def ctx_for(image_id):
         ctx = make_ctx()
-        ctx.session = CountingSession()
+        ctx.session = session
         ctx.build = built()
         ctx.build.image_id = image_id
         ctx.image = {"RootFS": {"Layers": ["sha256:" + "1" * 64, "sha256:" + "2" * 64]}}
@@ -317,5 +291,5 @@ def test_figures_are_cached_by_layer_content_so_a_regrade_saves_nothing(make_ctx
 
     first = run_check(CheckSpec("eff", "layer_efficiency", 0, "Efficiency"), ctx_for("sha256:first"))
     second = run_check(CheckSpec("eff", "layer_efficiency", 0, "Efficiency"), ctx_for("sha256:second"))
-    assert CountingSession.saves == 1  # a new image id with the same layers is read from the cache
+    assert session.saved == 1  # a new image id with the same layers is read from the cache
     assert first.message == second.message and "50.0" in first.message

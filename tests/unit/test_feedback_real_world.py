@@ -10,7 +10,8 @@ import pytest
 
 from feedback_answers import answers_in, solution_answers
 from unit_helpers import GOOD_DOCKERFILE, REPO_ROOT, built, spec_of
-from grader.checks import dockerfile_rules, registry
+from grader.checks import dockerfile_text
+from grader.kinds import registry
 from grader.context import BuildResult, Context
 from grader.dockerfile import parse_text
 from grader.i18n import set_language
@@ -76,7 +77,7 @@ def test_real_shell_form_still_gets_the_json_advice(exercise):
 
 
 def test_gunicorn_behind_a_json_shell_is_told_to_drop_the_shell(exercise_spec_03):
-    from grader.checks.serving import shell_written_as_json
+    from grader.checks.container import shell_written_as_json
 
     text = (REPO_ROOT / "solutions" / "exercise-03" / "Dockerfile").read_text(encoding="utf-8")
     last = text.splitlines()[-1]
@@ -110,7 +111,7 @@ def on(monkeypatch):
     """Move the calendar the end-of-life check reads."""
 
     def move(day: str) -> None:
-        monkeypatch.setattr(dockerfile_rules, "_today", lambda: datetime.date.fromisoformat(day))
+        monkeypatch.setattr(dockerfile_text, "_today", lambda: datetime.date.fromisoformat(day))
 
     return move
 

@@ -9,7 +9,6 @@ import pytest
 
 from unit_helpers import SOLUTION, STARTER, FakeContainer, chunks, docker_save_tar, load_inspect, make_response, proc_net, tcp_line
 from grader import grading
-from grader.checks import efficiency
 from grader.context import BuildResult, RunState
 from grader.dockerfile import MAX_DOCKERFILE_BYTES, DockerfileError, load
 from grader.model import Status
@@ -191,12 +190,6 @@ def iris_app(method, path, kwargs):
     return make_response(400, {"error": "expected a JSON object like {\"features\": [...]}"})
 
 
-@pytest.fixture(autouse=True)
-def fresh_analyses(monkeypatch):
-    """Every test reads its image anew: the in-process memo is keyed by the fakes' one image id."""
-    monkeypatch.setattr(efficiency, "_ANALYSES", {})
-
-
 @pytest.fixture
 def fake_session(monkeypatch):
     FakeSession.instances.clear()
@@ -319,7 +312,7 @@ def test_grade_without_dockerfile_blocks_everything_and_builds_nothing(exercise,
 
 
 def test_only_image_checks_may_run_while_the_app_starts():
-    from grader.checks import register
+    from grader.kinds import register
 
     with pytest.raises(ValueError, match="only an image check"):
         register("never_registered_kind", needs="ready", while_app_starts=True)(lambda ctx, params: None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 from pathlib import Path
@@ -224,3 +225,146 @@ def test_labkit_lang_wins_and_the_c_locale_means_english(monkeypatch):
     assert i18n.current_language() == "en"  # LC_ALL outranks LANG, and C means untranslated
     monkeypatch.setenv("LABKIT_LANG", "ko")
     assert i18n.current_language() == "ko"
+
+
+# -- every key the code names is in both catalogs, written out whole ------------------------------
+
+GRADER = REPO_ROOT / "grader"
+KEY_LIKE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+FILE_NAMES = (".py", ".sh", ".yaml", ".yml", ".json", ".log", ".html", ".txt", ".csv")  # `compose.yaml` is a file, not a key
+# Keys carried as data from the place they are written out whole (the literal test sees them there):
+# an engine error's Message, a commands-file Problem, a replayed step's refusal.
+CARRIERS = {("grader/errors.py", "self.key"), ("grader/commands.py", "self.key"), ("grader/facts/replay.py", "step.refusal")}
+# Keys still built with an f-string, in modules this change did not own (the renderers); this list only shrinks.
+PENDING: set[tuple[str, str]] = set()
+
+
+def _modules() -> list[tuple[str, ast.Module]]:
+    return [(path.relative_to(REPO_ROOT).as_posix(), ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(GRADER.rglob("*.py"))]
+
+
+def _t_calls(tree: ast.Module):
+    """(the call, the function it is in or None) of every t(...) in a module."""
+    for scope in [tree] + [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "t" and node.args:
+                inner = [f for f in ast.walk(scope) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f is not scope
+                         and any(n is node for n in ast.walk(f))]
+                if not inner:  # each call once, with its innermost function
+                    yield node, (scope if scope is not tree else None)
+
+
+def _literal_container(node: ast.AST) -> bool:
+    """A dict, tuple or list whose values are strings (or such containers): keys written out whole."""
+    if isinstance(node, ast.Dict):
+        return all(_literal_container(value) or _is_text(value) for value in node.values)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_literal_container(item) or _is_text(item) for item in node.elts)
+    return False
+
+
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _assignments(name: str, scopes: list[ast.AST]) -> list[tuple[ast.AST, ast.AST]]:
+    """(target, value) of every assignment to NAME in the innermost scope that has one."""
+    for scope in scopes:
+        found = []
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    names = [target] if isinstance(target, ast.Name) else getattr(target, "elts", [])
+                    if any(isinstance(n, ast.Name) and n.id == name for n in names):
+                        found.append((target, node.value))
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name and node.value:
+                found.append((node.target, node.value))
+        if found:
+            return found
+    return []
+
+
+def _whole_key(node: ast.AST, scopes: list[ast.AST]) -> bool:
+    """True when the key is a literal, a choice of literals, or read from a mapping of literals."""
+    if _is_text(node):
+        return True
+    if isinstance(node, ast.IfExp):
+        return _whole_key(node.body, scopes) and _whole_key(node.orelse, scopes)
+    if isinstance(node, ast.Subscript):
+        return _container(node.value, scopes)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        return _container(node.func.value, scopes) and all(_whole_key(arg, scopes) for arg in node.args[1:])
+    if isinstance(node, ast.Name):
+        bound = _assignments(node.id, scopes)
+        return bool(bound) and all(
+            _whole_key(value, scopes) if isinstance(target, ast.Name) else isinstance(value, ast.Subscript) and _container(value.value, scopes)
+            for target, value in bound
+        )
+    return False
+
+
+def _container(node: ast.AST, scopes: list[ast.AST]) -> bool:
+    if _literal_container(node):
+        return True
+    if isinstance(node, ast.Subscript):
+        return _container(node.value, scopes)
+    if isinstance(node, ast.Name):
+        bound = _assignments(node.id, scopes)
+        return bool(bound) and all(_literal_container(value) for _, value in bound)
+    return False
+
+
+def test_no_catalog_key_is_built():
+    """Keys are written out whole (grep finds every use of a message): a literal, a choice of literals, or a mapping of them."""
+    built, pending_seen = [], set()
+    for name, tree in _modules():
+        for call, function in _t_calls(tree):
+            argument = call.args[0]
+            scopes = [function, tree] if function is not None else [tree]
+            if _whole_key(argument, scopes) or (name, ast.unparse(argument)) in CARRIERS:
+                continue
+            if (name, ast.unparse(argument)) in PENDING:
+                pending_seen.add((name, ast.unparse(argument)))
+                continue
+            built.append(f"{name}:{call.lineno}: t({ast.unparse(argument)})")
+    assert built == [], "write the whole key, or map the cases to whole keys in a dict"
+    assert pending_seen == PENDING, f"fixed, so take them off PENDING: {sorted(PENDING - pending_seen)}"
+
+
+def test_every_key_the_code_names_is_in_both_catalogs():
+    english, korean = catalog("en"), catalog("ko")
+    prefixes = {key.split(".")[0] for key in english}
+    named = {}
+    for name, tree in _modules():
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+            if text and KEY_LIKE.match(text) and text.split(".")[0] in prefixes and not text.endswith(FILE_NAMES):
+                named.setdefault(text, f"{name}:{node.lineno}")
+    missing = {key: where for key, where in named.items() if key not in english or key not in korean}
+    assert missing == {}, "keys the code names that a catalog lacks"
+    assert len(named) > 500  # the scan sees the code: t("..."), the mappings, and the keys engine errors carry
+
+
+def test_the_key_test_catches_a_built_key():
+    tree = ast.parse("KEYS = {'a': 'x.a'}\ndef f(kind, flag):\n    t(f'x.{kind}')\n    t(KEYS[kind])\n    t('x.a' if flag else 'x.b')\n"
+                     "    key = 'x.c'\n    t(key)\n    t(kind)\n")
+    verdicts = [_whole_key(call.args[0], [function, tree] if function else [tree]) for call, function in _t_calls(tree)]
+    assert verdicts == [False, True, True, True, False]
+
+
+def test_a_kinds_messages_sit_in_its_familys_catalog_file():
+    """grader/locales/<lang>/<family>.yaml holds the messages of the kinds of grader/checks/<family>.py, and only those."""
+    from grader.kinds import registry
+
+    kinds = registry()
+    for language in ("en", "ko"):
+        for kind in kinds.values():
+            path = LOCALES / language / f"{kind.family}.yaml"
+            assert path.is_file(), f"{kind.family}: no catalog {path.relative_to(REPO_ROOT)}"
+        for family in {kind.family for kind in kinds.values()}:
+            for key in _raw(LOCALES / language / f"{family}.yaml"):
+                prefix = key.split(".")[0]
+                assert prefix in kinds and kinds[prefix].family == family, f"{language}/{family}.yaml: `{key}` belongs elsewhere"
+        for path in _files(language):
+            misplaced = [key for key in _raw(path) if key.split(".")[0] in kinds and kinds[key.split(".")[0]].family != path.stem]
+            assert misplaced == [], f"{language}/{path.name}: messages of another family's kinds"

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from unit_helpers import GOOD_DOCKERFILE, INSPECT, built, load_inspect, spec_of
-from grader.checks.image import MB, image_config, layers_added, size_over_base
+from grader.facts.image import MB, image_config, layers_added, size_over_base
 from grader.context import BuildResult
 from grader.grading import run_check
 from grader.model import Status

@@ -10,7 +10,7 @@ import yaml
 
 from unit_helpers import REPO_ROOT
 from grader import cli, spec
-from grader.checks.multistage import reference_added_bytes
+from grader.checks.image_contents import reference_added_bytes
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "grader"
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": (
         "grader", "grader.model", "grader.rows", "grader.codec", "grader.errors", "grader.i18n", "grader.spec", "grader.dockerfile",
-        "grader.context", "grader.commands", "grader.compose_facts", "grader.listeners", "grader.explain",
+        "grader.context", "grader.commands", "grader.compose_facts", "grader.listeners", "grader.explain", "grader.text",
     ),
     "engine": ("grader.engine.*",),
-    "grading": ("grader.grading.*", "grader.static_only"),
+    "grading": ("grader.grading.*", "grader.static_only", "grader.kinds", "grader.facts.*"),
     "checks": ("grader.checks.*",),
     "render": ("grader.outputs.*",),
     "store": ("grader.gradebook", "grader.progress_store"),
@@ -50,14 +50,6 @@ MAY_IMPORT: dict[str, set[str]] = {
     "store": {"core", "store"},
     "apps": set(LAYERS),
 }
-
-# Known to fail until the checks refactor (branch wt/arch-checks) lands: loading labs.yaml imports the
-# check registry (spec -> checks), the grading imports check modules, and the registry in
-# checks/__init__.py imports the check modules, which import it back.
-CHECKS_REFACTOR = pytest.mark.xfail(strict=False, reason="checks refactor on wt/arch-checks")
-KNOWN_WRONG_WAY = {"grader.spec", "grader.grading"}
-KNOWN_CYCLIC_LAYERS = {"checks"}
-
 
 def module_name(path: Path) -> str:
     """grader/outputs/junit.py -> grader.outputs.junit; grader/outputs/__init__.py -> grader.outputs."""
@@ -135,16 +127,12 @@ def cycles() -> list[set[str]]:
     return found
 
 
-def _param(value: str, known_failing: bool) -> object:
-    return pytest.param(value, marks=CHECKS_REFACTOR) if known_failing else value
-
-
 def test_every_module_has_a_layer():
     unplaced = sorted(name for name in MODULES if layer_of(name) is None)
     assert not unplaced, f"{unplaced}: add each to LAYERS in {Path(__file__).name}"
 
 
-@pytest.mark.parametrize("module", [_param(name, name in KNOWN_WRONG_WAY) for name in sorted(MODULES)])
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_point_down_the_layers(module):
     layer = layer_of(module)
     allowed = MAY_IMPORT.get(layer, set())  # an unplaced module fails here too, after test_every_module_has_a_layer
@@ -152,7 +140,7 @@ def test_imports_point_down_the_layers(module):
     assert not wrong, f"{module} ({layer}) imports {wrong}; {layer} may import only {sorted(allowed)}"
 
 
-@pytest.mark.parametrize("layer", [_param(layer, layer in KNOWN_CYCLIC_LAYERS) for layer in LAYERS])
+@pytest.mark.parametrize("layer", list(LAYERS))
 def test_no_import_cycle(layer):
     touching = [sorted(cycle) for cycle in cycles() if any(layer_of(member) == layer for member in cycle)]
     assert not touching, f"import cycles through {layer}: {touching}"

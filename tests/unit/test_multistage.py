@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fakes import FakeSession
 from unit_helpers import REPO_ROOT, FakeContainer, built, running
-from test_efficiency import HISTORY, chunks, docker_save_tar
-from grader.checks import efficiency, multistage
+from test_efficiency import HISTORY, docker_save_tar
+from grader.checks import image_contents
 from grader.context import BuildResult
 from grader.grading import run_check
 from grader.model import CheckSpec, Status
@@ -88,32 +89,6 @@ def test_no_from_at_all(make_ctx):
 # -- absent_from_image --------------------------------------------------------------------------
 
 
-class FakeSession:
-    """The session methods the multi-stage checks call, with canned answers."""
-
-    def __init__(self, present=(), images=None, archive=None):
-        self.present = set(present)
-        self.images = images or {}
-        self.builds: list[tuple] = []
-        self.archive = archive
-
-    def engine_alive(self):
-        return True
-
-    def paths_in_image(self, image_id, paths):
-        return {path: path in self.present for path in paths}
-
-    def inspect_image(self, reference):
-        return self.images.get(reference)
-
-    def build(self, folder, dockerfile, timeout, on_progress=None, buildargs=None):
-        self.builds.append((folder, buildargs))
-        return BuildResult(ok=True, image_id="sha256:reference")
-
-    def save_image(self, image_id):
-        return chunks(self.archive)
-
-
 def test_absent_passes_when_the_image_lacks_the_files(make_ctx):
     ctx = make_ctx(SOLUTION, build=built(), image={"Size": 1}, session=FakeSession())
     result = run_check(check("absent_from_image", paths=["/app/train.py"]), ctx)
@@ -143,12 +118,12 @@ def test_absent_names_a_copy_of_the_file_itself(make_ctx):
 # -- size_vs_reference ------------------------------------------------------------------------------
 
 MB = 1_000_000
+REFERENCE_BUILT = BuildResult(ok=True, image_id="sha256:reference")
 BASE = {"Id": "sha256:base", "Size": 200 * MB, "RootFS": {"Layers": ["sha256:l0"]}}
 
 
 def _size_ctx(make_ctx, own_mb, session, text=SOLUTION):
-    efficiency._ANALYSES.clear()
-    multistage._REFERENCE_ADDED.clear()
+    image_contents._REFERENCE_ADDED.clear()
     return make_ctx(text, build=built(), image={"Size": int((200 + own_mb) * MB)}, base_image=BASE, session=session)
 
 
@@ -161,13 +136,13 @@ def test_size_uses_the_measured_figure_without_a_reference_folder(make_ctx):
 
 
 def test_size_builds_the_reference_once_and_reports_both_numbers(make_ctx):
-    session = FakeSession(images={"python:3.11-slim": BASE, "sha256:reference": {"Size": 475 * MB}})
+    session = FakeSession(images={"python:3.11-slim": BASE, "sha256:reference": {"Size": 475 * MB}}, built=REFERENCE_BUILT)
     spec = check("size_vs_reference", reference="solutions/exercise-01", reference_added_mb=1, max_fraction=1.05)
     ctx = _size_ctx(make_ctx, 276, session)
     result = run_check(spec, ctx)
     assert result.status is Status.PASSED, result.message
     assert "275.0 MB (built)" in result.message and "276.0 MB" in result.message
-    assert [folder.name for folder, _ in session.builds] == ["exercise-01"]
+    assert [build.folder.name for build in session.builds] == ["exercise-01"]
     ctx.session = session  # a second grading in the same process: the figure is remembered
     run_check(spec, ctx)
     assert len(session.builds) == 1

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from grader import spec
-from grader.checks import registry
+from grader.kinds import registry
 
 REPO = Path(__file__).resolve().parents[2]
 

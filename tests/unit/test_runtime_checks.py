@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from unit_helpers import FakeContainer, make_response, proc_net, running, spec_of, tcp_line
-from grader.checks.runtime import answer_excerpt, diagnose_not_answering
+from grader.facts.diagnosis import answer_excerpt, diagnose_not_answering
 from grader.listeners import is_loopback, parse_listeners
 from grader.context import Container, RunState
 from grader.grading import run_check

@@ -1,13 +1,14 @@
-"""exercise-03's checks (grader/checks/serving.py) without an engine: fake containers and a fake session."""
+"""exercise-03's checks (grader/checks/container.py) without an engine: fake containers and a fake session."""
 
 from __future__ import annotations
 
 import pytest
 
+from fakes import FakeSession
 from unit_helpers import REPO_ROOT, FakeContainer, built, running, spec_of
 from grader import spec
-from grader.checks import registry
-from grader.checks.serving import is_root, probe_program, runs_gunicorn
+from grader.kinds import registry
+from grader.checks.container import is_root, probe_program, runs_gunicorn
 from grader.context import Context
 from grader.dockerfile import parse_text
 
@@ -48,26 +49,6 @@ class Container(FakeContainer):
 
 def cmdline(argv: list[str]) -> tuple[int, str]:
     return 0, "\0".join(argv) + "\0"
-
-
-class FakeSession:
-    def __init__(self, present=(), health=("healthy", "healthy"), stop=(0.8, {"Running": False, "ExitCode": 0})):
-        self.present = set(present)
-        self.health = health
-        self.stop = stop
-        self.asked: list[list[str]] = []
-        self.stopped: list[float] = []
-
-    def paths_in_image(self, image_id, paths):
-        self.asked.append(list(paths))
-        return {path: path in self.present for path in paths}
-
-    def wait_health(self, running, timeout):
-        return self.health
-
-    def stop_seconds(self, running, grace=5.0):
-        self.stopped.append(grace)
-        return self.stop
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from unit_helpers import LABS, REPO_ROOT
 from grader import spec
-from grader.checks import registry
+from grader.kinds import registry
 from grader.spec import SpecError
 
 
@@ -61,6 +62,39 @@ def test_load_without_path_finds_the_repository_file(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no labs.yaml here: falls back to the one beside the package
     assert spec.default_labs_path() == LABS
     assert [e.id for e in spec.load()] == [e.id for e in spec.load(LABS)]
+
+
+# -- the kinds are given to the spec, never imported by it -------------------------------------
+
+
+def test_the_spec_validates_against_the_kinds_it_is_given():
+    own = {"my_kind": SimpleNamespace(required_params=("size",))}
+    document = {"exercises": [good_exercise(checks=[good_check(kind="my_kind", params={"size": 1})])]}
+    (exercise,) = spec.parse(document, kinds=own)
+    assert exercise.checks[0].kind == "my_kind"
+    with pytest.raises(SpecError) as caught:
+        spec.parse({"exercises": [good_exercise()]}, kinds=own)  # no_todo is not one of the given kinds
+    assert caught.value.errors == ["exercises[0].checks[0].kind: unknown kind `no_todo`; known kinds: my_kind"]
+    with pytest.raises(SpecError) as caught:
+        spec.parse({"exercises": [good_exercise(checks=[good_check(kind="my_kind")])]}, kinds=own)
+    assert caught.value.errors == ["exercises[0].checks[0].params.size: required by kind `my_kind`"]
+
+
+def test_without_kinds_the_spec_uses_the_grading_layers_registry():
+    assert spec.load(LABS) == spec.load(LABS, kinds=registry())
+
+
+def test_a_spec_given_no_kinds_at_all_says_how_to_give_them(monkeypatch):
+    monkeypatch.setattr(spec, "_default_kinds", None)
+    with pytest.raises(RuntimeError, match="kinds=grader.kinds.registry()"):
+        spec.parse({"exercises": [good_exercise()]})
+
+
+def test_the_spec_imports_neither_the_checks_nor_the_grading_layer():
+    from test_engine_layer import imports_of
+
+    imported = {name for name in imports_of(REPO_ROOT / "grader" / "spec.py") if name.startswith("grader.")}
+    assert not {name for name in imported if name.startswith(("grader.checks", "grader.kinds", "grader.grading"))}, imported
 
 
 def test_minimal_document_parses_with_defaults():
