@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from grader.i18n import current_language, t
 from grader.model import CheckResult, ExerciseSpec, Report, Status
@@ -120,6 +120,16 @@ def hint_levels(exercise: ExerciseSpec, check_id: str) -> list[str]:
     """A check's hint ladder from labs.yaml (`hints:`), in the current language: a nudge first, the exact line last."""
     spec = next(check for check in exercise.checks if check.id == check_id)
     return list(spec.ladder_in(current_language())) or [t("report.see_feedback")]
+
+
+def write_per_learner(out: Path, folder: str, cohort: Cohort, results: Callable[[Grading, ExerciseSpec], dict[str, Any]]) -> list[Path]:
+    """FOLDER/LEARNER/results.json for every learner of the cohort, each the document RESULTS makes."""
+    written = []
+    for learner, grading in cohort.standing.items():
+        path = out / folder / learner / "results.json"
+        write_json(results(grading, cohort.exercise), path)
+        written.append(path)
+    return written
 
 
 def write_json(document: dict[str, Any], path: Path) -> None:

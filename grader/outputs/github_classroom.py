@@ -9,7 +9,7 @@ from typing import Any
 
 from grader.i18n import t
 from grader.model import ExerciseSpec, Status
-from grader.outputs.common import Cohort, location_parts, result_text, title, write_json
+from grader.outputs.common import Cohort, location_parts, result_text, title, write_per_learner
 from grader.rows import Grading
 
 FOLDER = "github-classroom"
@@ -47,9 +47,4 @@ def encoded(document: dict[str, Any]) -> str:
 
 def write(out: Path, cohort: Cohort) -> list[Path]:
     """github-classroom/LEARNER/results.json for every learner (a not-gradable one is an error)."""
-    written = []
-    for learner, grading in cohort.standing.items():
-        path = out / FOLDER / learner / "results.json"
-        write_json(results(grading, cohort.exercise), path)
-        written.append(path)
-    return written
+    return write_per_learner(out, FOLDER, cohort, results)

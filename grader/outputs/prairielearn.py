@@ -8,7 +8,7 @@ from typing import Any
 
 from grader.i18n import t
 from grader.model import ExerciseSpec, Status
-from grader.outputs.common import Cohort, result_text, score_line, status_label, title, write_json
+from grader.outputs.common import Cohort, result_text, score_line, status_label, title, write_per_learner
 from grader.rows import Grading
 
 FOLDER = "prairielearn"
@@ -58,9 +58,4 @@ def results(grading: Grading, exercise: ExerciseSpec) -> dict[str, Any]:
 
 def write(out: Path, cohort: Cohort) -> list[Path]:
     """prairielearn/LEARNER/results.json for every learner (a not-gradable one says so)."""
-    written = []
-    for learner, grading in cohort.standing.items():
-        path = out / FOLDER / learner / "results.json"
-        write_json(results(grading, cohort.exercise), path)
-        written.append(path)
-    return written
+    return write_per_learner(out, FOLDER, cohort, results)

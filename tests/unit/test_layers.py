@@ -18,10 +18,11 @@ A package's __init__.py is a module of its own (`grader.outputs`), and `from a i
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from grader.grading_sources import imported_names
 
 PACKAGE = Path(__file__).resolve().parents[2] / "grader"
 
@@ -60,27 +61,13 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
-def _type_checking_only(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def imports_of(path: Path) -> set[str]:
-    """The grader modules a file imports, at its top or inside functions; not those under `if TYPE_CHECKING:`."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for_checkers = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If) and _type_checking_only(node)
-                    for statement in node.body for inner in ast.walk(statement)}
-    named: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in for_checkers:
-            continue
-        if isinstance(node, ast.Import):
-            named.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{path}: relative import"  # the grader spells every import in full
-            named.add(node.module)
-            named.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in named if name in MODULES}
+    """The grader modules a file imports, at its top or inside functions; not those under `if TYPE_CHECKING:`.
+
+    Read by the same reader that computes the grader version (grader/grading_sources.py): one
+    definition of "imports" for both."""
+    name = module_name(path) if PACKAGE in path.parents else path.stem
+    return {imported for imported in imported_names(path, name) if imported in MODULES}
 
 
 GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
