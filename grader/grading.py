@@ -158,6 +158,9 @@ def provenance(ctx: Context, client: Any) -> dict[str, str]:
         return {}
     if ctx.build is not None:  # the builder the grading chose when it says (facts["builder"]), else the API's own
         recorded["builder"] = str(ctx.facts.get("builder") or ("buildah" if recorded["engine"] == "Podman" else "classic"))
+    route = getattr(ctx.session, "probe_route", None)
+    if route:  # how its HTTP requests reached the app (grader/engine/probe.py)
+        recorded["probe"] = route
     return recorded
 
 

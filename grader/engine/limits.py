@@ -50,6 +50,11 @@ MAX_RESPONSE_BYTES = context.MAX_RESPONSE_BYTES  # what a Container promises the
 PROBE_IMAGE_VARIABLE = "LABKIT_PROBE_IMAGE"
 
 
+# "auto": requests go from the grader's own process when the grading's network is on-link here,
+# else from the helper container; "container": always the helper container.
+PROBE_VARIABLE = "LABKIT_PROBE"
+
+
 DEFAULT_PROBE_IMAGE = "python:3.11-slim"
 
 

@@ -20,13 +20,43 @@ import http.client
 import json
 import socket
 import sys
+import threading
 import time
 
 
 def answer(ask):
-    """Do one request; the answer as a dict."""
+    """Do one request; the answer as a dict, within the ask's deadline whatever the app does."""
     started = time.monotonic()
+    deadline = started + max(ask["deadline"], ask["connect"])
     connection = http.client.HTTPConnection(ask["host"], ask["port"], timeout=ask["connect"])
+    # The socket's own timeout bounds each wait, not the whole answer: an app that sends its
+    # headers a byte at a time would hold the agent for ever. At the deadline the watchdog shuts
+    # the socket, which wakes the blocked read.
+    cut = threading.Event()
+    watchdog = threading.Timer(max(deadline - started, 0.0), _shut, (connection, cut))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        reply = _exchange(ask, connection, deadline)
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if cut.is_set() and reply.get("error") not in ("timeout", "connect_timeout"):  # what the cut broke
+        return {"error": "timeout", "detail": "no whole answer within %.1f s" % (deadline - started)}
+    return reply
+
+
+def _shut(connection, cut):
+    """The watchdog's cut: end the exchange under way."""
+    cut.set()
+    try:
+        connection.sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError):  # not connected yet, or closed already
+        pass
+
+
+def _exchange(ask, connection, deadline):
+    """Connect, send the request, read the answer (its body up to the limit)."""
     try:
         try:
             connection.connect()
@@ -39,7 +69,6 @@ def answer(ask):
         body = base64.b64decode(ask["body"]) if ask.get("body") else None
         connection.endheaders(body)
         response = connection.getresponse()
-        deadline = started + max(ask["deadline"], ask["connect"])
         data = bytearray()
         while len(data) < ask["limit"]:
             chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
@@ -58,8 +87,6 @@ def answer(ask):
         return {"error": "timeout", "detail": "no answer within %.1f s" % ask["read"]}
     except (OSError, http.client.HTTPException) as error:
         return {"error": "connection", "detail": "%s: %s" % (type(error).__name__, error)}
-    finally:
-        connection.close()
 
 
 def main():

@@ -22,18 +22,18 @@ from grader.engine import buildkit, classic
 from grader.listeners import SOCKET_TABLES, is_loopback, parse_listeners
 from grader.engine.connect import is_podman
 from grader.engine.limits import (
-    EXERCISE_LABEL, MAX_RESPONSE_BYTES, PROBE_IMAGE_VARIABLE, PROBE_MEMORY, PROBE_PIDS, SESSION_LABEL,
+    EXERCISE_LABEL, MAX_RESPONSE_BYTES, PROBE_IMAGE_VARIABLE, PROBE_VARIABLE, PROBE_MEMORY, PROBE_PIDS, SESSION_LABEL,
     RunLimits, probe_image,
 )
 from grader.engine.podman import podman_complete_inspect, podman_health_due, podman_keep_parent, podman_run_healthcheck
-from grader.engine.probe import AGENT_SOURCE, Probe, ProbeLost
+from grader.engine.probe import AGENT_SOURCE, LocalProbe, Probe, ProbeLost, bridge_is_here
 from grader.engine.signals import Background, all_at_once, quietly, signals_held
 from grader.engine.sweep import remove_container, sweep
 from grader.errors import ContainerRefused, EngineUnavailable
 
 
 class RunningContainer:
-    """A learner container started by the session: HTTP through the grader's probe, exec, state and logs."""
+    """A learner container started by the session: HTTP through the grader's probe (in-process or a container), exec, state and logs."""
 
     def __init__(self, container: Any, port: int, probe: Probe | None = None, network: str | None = None):
         self._container = container
@@ -122,7 +122,7 @@ class Session:
     builder: str = "classic"  # "classic" (the engine's /build, through the SDK) or "buildkit" (the docker CLI)
     network_ids: list[str] = field(default_factory=list)
     network_name: str | None = None
-    probe: Probe | None = None
+    probe: Probe | LocalProbe | None = None  # how requests reach the app: a helper container, or this process
     _network_job: Background | None = None
     _probe_job: Background | None = None
     _probe_image_id: str | None = None
@@ -196,7 +196,8 @@ class Session:
         """Start making this grading's network and its probe, in the background, while the image builds.
 
         The network is internal (no route out) unless the exercise opens it; learner containers
-        join it alone, and the grader's probe joins it to reach them.
+        join it alone. The grader reaches them from its own process when the network's bridge is
+        in its namespace (a local engine on Linux), else through a probe container on the network.
         """
         # Held: a stop between the thread's start and this assignment would leave a network that
         # the cleanup does not know to wait for (seen once when the benchmark stops a grading early).
@@ -204,10 +205,6 @@ class Session:
             self._network_job = Background(lambda: self._make_network(open_to_outside), f"network-{self.id}")
 
     def _make_network(self, open_to_outside: bool) -> None:
-        image = self.inspect_image(probe_image())
-        if image is None:
-            raise EngineUnavailable("probe.image_missing", image=probe_image(), variable=PROBE_IMAGE_VARIABLE)
-        self._probe_image_id = image["Id"]
         name = f"labkit-{self.exercise_id}-{self.id}"
         try:
             created = self.client.api.create_network(
@@ -218,9 +215,25 @@ class Session:
             raise EngineUnavailable("probe.network_failed", error=str(error.explanation or error)[:200]) from None
         self.network_ids.append(created["Id"])
         self.network_name = name
+        if self._network_is_here(created["Id"]):
+            self.probe = LocalProbe()
+            return
+        image = self.inspect_image(probe_image())
+        if image is None:
+            raise EngineUnavailable("probe.image_missing", image=probe_image(), variable=PROBE_IMAGE_VARIABLE)
+        self._probe_image_id = image["Id"]
         # The probe needs only the network: it starts now, while the image still builds, and is
         # up by the time the learner's container starts (start() waits for it only if not).
         self._probe_job = Background(self._start_probe, f"probe-{self.id}")
+
+    def _network_is_here(self, network_id: str) -> bool:
+        """True when the grader may reach the network from its own process (LABKIT_PROBE=container forbids it)."""
+        if os.environ.get(PROBE_VARIABLE, "auto") == "container":
+            return False
+        try:
+            return bridge_is_here(self.client.api.inspect_network(network_id))
+        except docker.errors.APIError:  # then the helper container, which works everywhere
+            return False
 
     def network(self) -> str:
         """The grading's network, once made (made now when nobody asked for it earlier)."""
@@ -261,6 +274,13 @@ class Session:
         except docker.errors.APIError as error:
             raise EngineUnavailable("probe.failed", image=probe_image(), error=str(error.explanation or error)[:200]) from None
         self.probe = Probe(sock)
+
+    @property
+    def probe_route(self) -> str | None:
+        """How the grader's requests reach the app: "in-process" or "container" (None before any network)."""
+        if isinstance(self.probe, LocalProbe):
+            return "in-process"
+        return "container" if self._probe_job is not None else None
 
     @property
     def probe_lost(self) -> bool:

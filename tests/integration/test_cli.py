@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.engine.connect import is_podman
+
 from tests.integration.conftest import labelled
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -54,8 +56,8 @@ def test_missing_dockerfile_is_a_graded_zero(repo, tmp_path):
     assert "Traceback" not in completed.stderr
 
 
-def _start(repo: Path, folder: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _start(repo: Path, folder: Path, probe: str = "auto") -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LABKIT_PROBE": probe}
     return subprocess.Popen(
         [sys.executable, "-m", "grader", "exercise-01", "--path", str(folder)],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -112,13 +114,19 @@ def _sleep_step_containers(engine) -> list[str]:
     return found
 
 
+def _containers_while_the_app_starts(engine, probe: str) -> int:
+    """The learner's container, and the grader's probe container unless the grader reaches the app from its own process."""
+    return 2 if probe == "container" or is_podman(engine) else 1  # Podman's API names no bridge: always the container
+
+
+@pytest.mark.parametrize("probe", ["auto", "container"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_while_waiting_for_the_app_leaves_nothing(sig, repo, submission, engine, no_leftovers):
+def test_signal_while_waiting_for_the_app_leaves_nothing(sig, probe, repo, submission, engine, no_leftovers):
     folder = submission(edit_dockerfile=lambda text: text.replace('CMD ["python", "flask_api_v2.py"]', 'CMD ["python", "-c", "import time; time.sleep(600)"]'))
-    process = _start(repo, folder)
+    process = _start(repo, folder, probe)
     try:
         _wait_for(process, "waiting for an HTTP answer")
-        assert len(labelled(engine, no_leftovers)[0]) == 2  # the learner's container and the grader's probe run now
+        assert len(labelled(engine, no_leftovers)[0]) == _containers_while_the_app_starts(engine, probe)
         started = time.monotonic()
         process.send_signal(sig)
         assert process.wait(timeout=30) == 130
@@ -127,15 +135,17 @@ def test_signal_while_waiting_for_the_app_leaves_nothing(sig, repo, submission, 
         _stop(process)
 
 
-def test_clean_sweeps_what_a_killed_grader_left(repo, submission, engine, no_leftovers):
+@pytest.mark.parametrize("probe", ["auto", "container"])
+def test_clean_sweeps_what_a_killed_grader_left(probe, repo, submission, engine, no_leftovers):
     folder = submission(edit_dockerfile=lambda text: text.replace('CMD ["python", "flask_api_v2.py"]', 'CMD ["python", "-c", "import time; time.sleep(600)"]'))
-    process = _start(repo, folder)
+    process = _start(repo, folder, probe)
     try:
         _wait_for(process, "waiting for an HTTP answer")
     finally:
         _stop(process)  # SIGKILL: no handler runs, leftovers stay
     containers, images, networks = labelled(engine, no_leftovers)
-    assert len(containers) == 2 and len(images) == 1 and len(networks) == 1  # the app and the probe, on the grading's network
+    # The app (and the probe container, when there is one), on the grading's network.
+    assert len(containers) == _containers_while_the_app_starts(engine, probe) and len(images) == 1 and len(networks) == 1
     completed = grader("clean", cwd=repo)
     assert completed.returncode == 0
     assert "removed" in completed.stdout and "labelled by the grader" in completed.stdout  # counts include any other grader's

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -24,6 +26,7 @@ class Engine:
     root: Path
     process: subprocess.Popen
     bridge: str
+    pool: str  # the address pool of the networks it makes: its own, so that what a crash leaves is found and removed
     tcp_port: int | None = None  # also listening on tcp://127.0.0.1:PORT (no TLS: loopback only)
 
     @property
@@ -54,7 +57,28 @@ class Engine:
         subprocess.run(["pkill", "-f", f"containerd.*{self.root}"], check=False)
         _remove_folder(self.root)
         subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
+        _remove_pool_bridges(self.pool)
         _bridged_traffic_rule("-D", self.root.name)
+
+
+def address_pool(subnet: str) -> str:
+    """The engine's own pool for the networks it makes, from its bridge's subnet (172.30.71.1/24 -> 10.71.0.0/16).
+
+    Not the main engine's default pools: a network's bridge outlives an engine that is killed
+    (the fault tests kill one mid-grading), and such orphans, in the main engine's ranges, once
+    used up its address pools ("could not find an available, non-overlapping IPv4 address pool").
+    """
+    return f"10.{int(subnet.split('.')[2])}.0.0/16"
+
+
+def _remove_pool_bridges(pool: str) -> None:
+    """Delete the bridges with an address in POOL: a throwaway engine's networks, which no engine knows once it is gone."""
+    listed = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, check=False).stdout
+    network = ipaddress.ip_network(pool)
+    for link in json.loads(listed or "[]"):
+        name = link.get("ifname", "")
+        if name.startswith("br-") and any(ipaddress.ip_address(entry["local"]) in network for entry in link.get("addr_info", [])):
+            subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
 
 
 def _remove_folder(root: Path) -> None:
@@ -89,7 +113,9 @@ def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None 
         raise RuntimeError("a second engine needs root and dockerd")
     root = Path(f"/tmp/labkit-{name}")
     bridge = f"lk-{name}"[:15]
+    pool = address_pool(subnet)
     _remove_folder(root)  # what an earlier run that was killed left, mounts included
+    _remove_pool_bridges(pool)
     root.mkdir(parents=True, exist_ok=True)
     if disk_mb:
         (root / "data").mkdir()
@@ -106,10 +132,11 @@ def start_engine(name: str, subnet: str, images: list[str], disk_mb: int | None 
             "--data-root", str(root / "data"),
             "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
             "--iptables=false", "--ip-masq=false",  # the main engine owns iptables; builds need no network here
+            "--default-address-pool", f"base={pool},size=24",
         ],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    engine = Engine(root, process, bridge, tcp_port)
+    engine = Engine(root, process, bridge, pool, tcp_port)
     _bridged_traffic_rule("-I", root.name)
     deadline = time.monotonic() + 60
     while True:

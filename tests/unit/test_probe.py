@@ -12,12 +12,13 @@ import json
 import socket
 import struct
 import threading
+import time
 
 import pytest
 import requests
 
 from grader.engine import probe_agent
-from grader.engine.probe import FrameReader, LineReader, Probe, ProbeLost, ask_for, response_from
+from grader.engine.probe import FrameReader, LineReader, LocalProbe, Probe, ProbeLost, ask_for, bridge_is_here, response_from
 
 
 def frame(stream: int, payload: bytes) -> bytes:
@@ -104,8 +105,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer)
 
+    def do_GET(self):  # noqa: N802
+        if self.path == "/slow-headers":  # a header line every 0.3 s, for ever: each wait is short, the whole is not
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for number in range(100):
+                self.wfile.write(f"X-Slow-{number}: 1\r\n".encode())
+                self.wfile.flush()
+                time.sleep(0.3)
+            return
+        if self.path == "/trickle":  # a byte every 0.3 s of a long body
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.3)
+            return
+        self.send_response(204)
+        self.end_headers()
+
     def log_message(self, *args):
         pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except OSError:  # the agent cut the exchange
+            pass
 
 
 @pytest.fixture
@@ -132,6 +159,45 @@ def test_the_agent_says_when_nothing_listens():
         port = closed.getsockname()[1]  # bound, never listening: the connection is refused
         answer = probe_agent.answer(ask_for(prepared("GET"), "127.0.0.1", port, 1.0, 10, 1))
     assert answer["error"] == "connection"
+
+
+@pytest.mark.parametrize("path", ["/slow-headers", "/trickle"])
+def test_the_agent_answers_within_its_deadline_whatever_the_app_sends(server, path):
+    ask = ask_for(prepared("GET"), "127.0.0.1", server, (0.5, 1.0), 1000, 1)
+    ask["path"] = path
+    started = time.monotonic()
+    answer = probe_agent.answer(ask)
+    assert answer["error"] == "timeout"
+    assert time.monotonic() - started < 3.0  # the deadline is 1.5 s; without the watchdog it took 30 s
+
+
+def test_a_local_probe_runs_the_agent_in_this_process(server):
+    probe = LocalProbe()
+    response = probe.request("POST", "127.0.0.1", server, "/x", 1000, timeout=5.0, json={"n": 1})
+    assert response.json()["got"] == {"n": 1}
+    assert len(probe.request("POST", "127.0.0.1", server, "/big", 10, timeout=5.0, json={}).content) == 10
+    with pytest.raises(requests.ReadTimeout):
+        probe.request("GET", "127.0.0.1", server, "/trickle", 1000, timeout=(0.5, 0.5))
+    assert not probe.lost
+
+
+def _network(bridge: str, gateway: str | None, network_id: str = "0" * 64) -> dict:
+    config = [{"Subnet": "127.0.0.0/8", "Gateway": gateway}] if gateway else []
+    return {"Id": network_id, "IPAM": {"Config": config}, "Options": {"com.docker.network.bridge.name": bridge} if bridge else {}}
+
+
+def test_a_network_is_here_when_its_bridge_and_gateway_are_in_this_namespace():
+    assert bridge_is_here(_network("lo", "127.0.0.1"))
+
+
+@pytest.mark.parametrize("network", [
+    _network("", "127.0.0.1"),  # Docker's br-<id>: no such bridge here (an engine elsewhere with a fresh id)
+    _network("labkit-no-such-bridge", "127.0.0.1"),
+    _network("lo", "192.0.2.1"),  # the bridge's name exists here, the address does not (TEST-NET-1)
+    _network("lo", None),  # no address known
+])
+def test_a_network_is_elsewhere_unless_both_are_here(network):
+    assert not bridge_is_here(network)
 
 
 class _Stream:
