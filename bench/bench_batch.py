@@ -7,7 +7,8 @@ The class is tests/integration/cohort.py's CLASS_OF_20 (solutions, mistakes, a c
 answers, one that exits, garbage, empty, a build that sleeps forever), graded with a 30 s readiness
 limit and `--timeout 45`; `--quick` swaps the two that hang for solutions, to measure throughput
 rather than the time limit of the last hang. Each configuration starts from an empty output folder; the last one is
-then rerun with nothing changed. With two --engine URLs, the two-engine rows are measured too
+then rerun with nothing changed, then regraded with 2 workers (`--regrade`: the batch knows each learner's last time and
+starts the longest first). With two --engine URLs, the two-engine rows are measured too
 (every engine needs python:3.11-slim and, to be fair, the solution's pip layer in its build cache).
 This is a script, not a test; every grading cleans up after itself.
 """
@@ -33,11 +34,11 @@ from grader.engine.pool import default_url  # noqa: E402
 from tests.integration.cohort import CLASS_OF_20, make_cohort  # noqa: E402
 
 
-def run_batch(submissions: Path, out: Path, labs: Path, engines: list[str], jobs: int) -> tuple[float, str]:
+def run_batch(submissions: Path, out: Path, labs: Path, engines: list[str], jobs: int, extra: tuple[str, ...] = ()) -> tuple[float, str]:
     """(wall seconds, summary line) of one batch."""
     command = [
         sys.executable, "-m", "grader", "batch", "exercise-01", str(submissions), "--out", str(out), "--labs", str(labs),
-        "-j", str(jobs), "--timeout", "45",
+        "-j", str(jobs), "--timeout", "45", *extra,
     ]
     for url in engines:
         command += ["--engine", url]
@@ -88,6 +89,10 @@ def main() -> int:
         wall, summary = run_batch(work / "submissions", out, labs, configurations[-1][1], configurations[-1][2])
         rows.append({"configuration": "rerun, nothing changed", "wall_s": round(wall, 1), "summary": summary})
         print(f"{'rerun, nothing changed':36} {wall:7.1f} s   {summary}")
+        # A regrade knows each learner's last time: the longest start first (a hang no longer last).
+        wall, summary = run_batch(work / "submissions", out, labs, engines[:1], 2, ("--regrade",))
+        rows.append({"configuration": "regrade, 2 workers (-j 2 --regrade)", "wall_s": round(wall, 1), "summary": summary})
+        print(f"{'regrade, 2 workers (-j 2 --regrade)':36} {wall:7.1f} s   {summary}")
         serial = rows[0]["wall_s"]
         print("\n| configuration | wall time | vs serial |\n|---|---|---|")
         for row in rows:

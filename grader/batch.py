@@ -257,6 +257,10 @@ def plan(options: BatchOptions, gradebook: Gradebook) -> tuple[list[Submission],
         unchanged = before is not None and before.content_hash == submission.content_hash and before.grader_version == version
         if options.regrade or not unchanged:
             todo.append(submission)
+    # Longest first, by the last grading's time (a makespan rule): one that ran into a time limit
+    # starts while the others keep the other workers busy, not alone at the end. The rest, and
+    # submissions never graded, keep their order.
+    todo.sort(key=lambda submission: -(previous[submission.learner].duration if submission.learner in previous else 0.0))
     return submissions, todo, previous, version
 
 

@@ -98,6 +98,18 @@ def test_regrade_grades_everything_and_reports_only_changes(setup, exercise):
     assert [c.line() for c in result.changes] == ["carol: 100 -> 95 (-5): hadolint passed -> failed (-5)"]
 
 
+def test_a_regrade_starts_with_what_took_longest_last_time(setup, exercise):
+    options, book = setup
+    took = {"alice": 0.1, "bob": 5.0, "carol": 0.2, "dave": 45.0}  # dave ran into the time limit
+    first = FakeGrader(exercise, lambda task, e: Attempt(GRADED, report_of(exercise), duration=took[task.submission.learner]))
+    run(options, [engine("e1")], book, grade_one=first)
+    assert [learner for learner, _ in first.calls] == ["alice", "bob", "carol", "dave"]  # nothing known: by name
+    options.regrade = True
+    again = FakeGrader(exercise)
+    run(options, [engine("e1")], book, grade_one=again)
+    assert [learner for learner, _ in again.calls] == ["dave", "bob", "carol", "alice"]
+
+
 def test_a_new_grader_version_regrades(setup, exercise, monkeypatch):
     options, book = setup
     run(options, [engine("e1")], book, grade_one=FakeGrader(exercise))
