@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -257,11 +257,38 @@ def plan(options: BatchOptions, gradebook: Gradebook) -> tuple[list[Submission],
         unchanged = before is not None and before.content_hash == submission.content_hash and before.grader_version == version
         if options.regrade or not unchanged:
             todo.append(submission)
-    # Longest first, by the last grading's time (a makespan rule): one that ran into a time limit
-    # starts while the others keep the other workers busy, not alone at the end. The rest, and
-    # submissions never graded, keep their order.
-    todo.sort(key=lambda submission: -(previous[submission.learner].duration if submission.learner in previous else 0.0))
-    return submissions, todo, previous, version
+    return submissions, longest_first(todo, previous), previous, version
+
+
+def longest_first(todo: list[Submission], previous: dict[str, Grading]) -> list[Submission]:
+    """The order to grade in: what is likely to take longest first, so no long grading runs alone at the end.
+
+    A makespan rule with two estimates. A learner graded before is expected to take as long as
+    last time (a submission that ran into --timeout starts first). For one never graded, a
+    Dockerfile that nobody else in the class has is expected to be slower than a shared one:
+    after the first of a shared Dockerfile, its layers come from the build cache, while a
+    Dockerfile of its own builds its own steps (and is where builds that hang come from).
+    Ties keep the folder names' order.
+    """
+    shared = Counter(_dockerfile_digest(submission) for submission in todo)
+
+    def estimate(item: tuple[int, Submission]) -> tuple[int, float, int]:
+        index, submission = item
+        before = previous.get(submission.learner)
+        if before is not None:
+            return (0, -before.duration, index)
+        return (1, shared[_dockerfile_digest(submission)], index)
+
+    return [submission for _, submission in sorted(enumerate(todo), key=estimate)]
+
+
+def _dockerfile_digest(submission: Submission) -> str:
+    """A digest of the submission's Dockerfile (of nothing, when it has none or it cannot be read)."""
+    try:
+        data = (submission.folder / "Dockerfile").read_bytes()
+    except OSError:
+        data = b""
+    return hashlib.sha256(data).hexdigest()
 
 
 def run(

@@ -103,11 +103,23 @@ def test_a_regrade_starts_with_what_took_longest_last_time(setup, exercise):
     took = {"alice": 0.1, "bob": 5.0, "carol": 0.2, "dave": 45.0}  # dave ran into the time limit
     first = FakeGrader(exercise, lambda task, e: Attempt(GRADED, report_of(exercise), duration=took[task.submission.learner]))
     run(options, [engine("e1")], book, grade_one=first)
-    assert [learner for learner, _ in first.calls] == ["alice", "bob", "carol", "dave"]  # nothing known: by name
+    assert [learner for learner, _ in first.calls] == ["alice", "bob", "carol", "dave"]  # nothing known, every Dockerfile its own: by name
     options.regrade = True
     again = FakeGrader(exercise)
     run(options, [engine("e1")], book, grade_one=again)
     assert [learner for learner, _ in again.calls] == ["dave", "bob", "carol", "alice"]
+
+
+def test_a_first_run_starts_with_dockerfiles_nobody_else_has(tmp_path, exercise):
+    submissions = make_folders(tmp_path / "subs", ["alice", "bob", "carol", "dave", "erin"])
+    common = "FROM python:3.11-slim\nRUN pip install flask\n"
+    for learner in ("alice", "bob", "dave"):
+        (submissions / learner / "Dockerfile").write_text(common)
+    (submissions / "erin" / "Dockerfile").unlink()  # no Dockerfile: its own "kind" too
+    options = BatchOptions(exercise, Path("labs.yaml"), submissions, tmp_path / "out")
+    grader = FakeGrader(exercise)
+    run(options, [engine("e1")], Gradebook.in_folder(options.out), grade_one=grader)
+    assert [learner for learner, _ in grader.calls] == ["carol", "erin", "alice", "bob", "dave"]
 
 
 def test_a_new_grader_version_regrades(setup, exercise, monkeypatch):
