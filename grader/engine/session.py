@@ -516,6 +516,15 @@ class Session:
         else:
             container.remove(force=True)
 
+    def _remove_network(self, network_id: str, left: list[str]) -> None:
+        """Remove a network; one the engine refuses (a container still on it) goes into LEFT, for a second try."""
+        try:
+            self.client.api.remove_network(network_id)
+        except docker.errors.NotFound:
+            pass
+        except Exception:
+            left.append(network_id)
+
     def cleanup(self, thorough: bool = True) -> None:
         """Remove this session's containers and images; never waits on `docker stop`.
 
@@ -531,17 +540,31 @@ class Session:
             if self.probe is not None:
                 quietly(lambda: self.probe.close())
             # The learner's containers and the probe go at once: each removal is the engine's wait.
-            all_at_once([lambda container=container: self._remove_container(container) for container in self.containers])
+            # On Docker they are first cut off the grading's network, so that the network goes with
+            # them instead of after them (measured: 0.13 s against 0.20 s for a container and its network).
+            networks_left = list(self.network_ids)
+            if not self.podman and self.network_ids:
+                all_at_once([
+                    lambda container=container, network_id=network_id: self.client.api.disconnect_container_from_network(
+                        container.id, network_id, force=True)
+                    for container in self.containers for network_id in self.network_ids
+                ])
+                networks_left = []
+            all_at_once(
+                [lambda container=container: self._remove_container(container) for container in self.containers]
+                + [lambda network_id=network_id: self._remove_network(network_id, networks_left)
+                   for network_id in self.network_ids if network_id not in networks_left]
+            )
             if thorough:
                 quietly(lambda: sweep(self.client, {SESSION_LABEL: self.id}))
             self.containers.clear()
             for image_id in self.image_ids:
                 if image_id in self.keep_parents:
                     quietly(lambda: podman_keep_parent(self.client.api, image_id))
-            # Then the network (in use until its containers are gone) and the images, at once.
+            # Then a network still in use until its containers were gone, and the images, at once.
             # noprune keeps an image's parent layers: they are the build cache of the next grading.
             all_at_once(
-                [lambda network_id=network_id: self.client.api.remove_network(network_id) for network_id in self.network_ids]
+                [lambda network_id=network_id: self.client.api.remove_network(network_id) for network_id in networks_left]
                 + [lambda image_id=image_id: self.client.images.remove(image_id, force=True, noprune=True) for image_id in self.image_ids]
             )
             self.network_ids.clear()
