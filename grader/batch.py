@@ -270,14 +270,15 @@ def longest_first(todo: list[Submission], previous: dict[str, Grading]) -> list[
     Dockerfile of its own builds its own steps (and is where builds that hang come from).
     Ties keep the folder names' order.
     """
-    shared = Counter(_dockerfile_digest(submission) for submission in todo)
+    digests = {submission.learner: _dockerfile_digest(submission) for submission in todo}
+    shared = Counter(digests.values())
 
     def estimate(item: tuple[int, Submission]) -> tuple[int, float, int]:
         index, submission = item
         before = previous.get(submission.learner)
         if before is not None:
             return (0, -before.duration, index)
-        return (1, shared[_dockerfile_digest(submission)], index)
+        return (1, shared[digests[submission.learner]], index)
 
     return [submission for _, submission in sorted(enumerate(todo), key=estimate)]
 

@@ -237,7 +237,7 @@ def bridge_is_here(network: dict) -> bool:
     """
     options = network.get("Options") or {}
     bridge = options.get("com.docker.network.bridge.name") or f"br-{(network.get('Id') or '')[:12]}"
-    gateways = [entry.get("Gateway") for entry in ((network.get("IPAM") or {}).get("Config") or []) if entry.get("Gateway")]
+    gateways = [entry["Gateway"].split("/")[0] for entry in ((network.get("IPAM") or {}).get("Config") or []) if entry.get("Gateway")]
     if not gateways:
         return False
     try:
@@ -246,9 +246,9 @@ def bridge_is_here(network: dict) -> bool:
         return False
     for gateway in gateways:
         try:
-            family = socket.AF_INET6 if ipaddress.ip_address(gateway.split("/")[0]).version == 6 else socket.AF_INET
+            family = socket.AF_INET6 if ipaddress.ip_address(gateway).version == 6 else socket.AF_INET
             with socket.socket(family, socket.SOCK_DGRAM) as bound:
-                bound.bind((gateway.split("/")[0], 0))  # succeeds only for an address of this namespace
+                bound.bind((gateway, 0))  # succeeds only for an address of this namespace
         except (OSError, ValueError):
             return False
     return True

@@ -75,6 +75,8 @@ def _exchange(ask, connection, deadline):
             if not chunk:
                 break
             data += chunk
+            # Checked here too: the watchdog's shutdown does not stop a body that keeps coming
+            # (Linux still delivers data that arrives after SHUT_RD), so a trickle is cut here.
             if time.monotonic() > deadline:
                 return {"error": "timeout", "detail": "the body did not arrive within %.0f s" % ask["deadline"]}
         return {
